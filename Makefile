@@ -1,0 +1,33 @@
+# The two commands: `make run` starts the whole service, `make test` runs every test. See README.md.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RUN_STAMP := $(VENV)/.run-installed
+DEV_STAMP := $(VENV)/.dev-installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test lint unit bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(RUN_STAMP): requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@ $(RUN_STAMP)
+
+run: $(RUN_STAMP)
+	exec $(BIN)/python -m dev
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check api worker sandbox dev tests celeryconfig.py
+	$(BIN)/mypy api worker sandbox
+
+test: $(DEV_STAMP) lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) var

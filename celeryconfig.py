@@ -1,0 +1,50 @@
+"""Celery settings: the service's settings mapped onto Celery's lowercase keys, and nothing else."""
+
+from worker import defaults
+from worker.settings import get_settings
+
+_settings = get_settings()
+
+broker_url = _settings.broker_url
+broker_connection_retry_on_startup = True
+broker_transport_options = {"visibility_timeout": _settings.visibility_timeout_s}
+result_backend = None
+task_ignore_result = True
+"""Results live in the store, written by the tasks themselves."""
+
+task_serializer = "json"
+accept_content = ["json"]
+result_accept_content = ["json"]
+timezone = "UTC"
+enable_utc = True
+
+task_acks_late = True
+"""A task is acknowledged only when it has finished: a worker that dies mid-call loses nothing."""
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+task_soft_time_limit = defaults.TASK_SOFT_TIME_LIMIT_S
+task_time_limit = defaults.TASK_TIME_LIMIT_S
+worker_concurrency = _settings.worker_concurrency
+worker_hijack_root_logger = False
+worker_send_task_events = False
+broker_heartbeat = 0
+
+task_default_queue = "payments"
+task_routes = {
+    "alipay.poll_trade": {"queue": "polls"},
+    "alipay.close_trade": {"queue": "polls"},
+    "alipay.dispatch_polls": {"queue": "polls"},
+}
+
+beat_schedule = {
+    "dispatch-due-polls": {
+        "task": "alipay.dispatch_polls",
+        "schedule": _settings.poll_tick_s,
+        "options": {"expires": max(_settings.poll_tick_s * 5, 5.0)},
+    },
+}
+
+# The Redis visibility timeout is read in three places by Celery and kombu; keep them equal, and above every
+# countdown a task may ask for (defaults.RETRY_BACKOFF_CAP_S, POLL_LEASE_S).
+result_backend_transport_options = {"visibility_timeout": _settings.visibility_timeout_s}
+visibility_timeout = _settings.visibility_timeout_s

@@ -1,0 +1,153 @@
+"""The Redis store against a real Redis server: idempotent submissions, atomic reservations, the poll lease."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import pytest
+
+from worker.states import JobStatus, RefundStatus
+from worker.store import Conflict, Keys, OrderNotFound, Store
+from worker.transitions import (
+    TransitionRefused,
+    job_finished,
+    job_started,
+    order_trade_status,
+    refund_settled,
+)
+
+
+@pytest.fixture
+def store(redis_db) -> Store:
+    return Store(redis_db, job_ttl_s=60, order_ttl_s=0)
+
+
+def job(job_id: str, otn: str = "T1", job_type: str = "precreate", **request) -> dict:
+    return {"job_id": job_id, "type": job_type, "status": "queued", "attempts": 0, "out_trade_no": otn,
+            "request": request, "result": None, "error": None}
+
+
+def order(otn: str = "T1", total: str = "10.00") -> dict:
+    return {"out_trade_no": otn, "status": "PENDING", "total_amount": total, "refunded_amount": "0.00",
+            "refunds": [], "created_at": "2026-01-01T00:00:00+00:00"}
+
+
+def paid_order(store: Store, otn: str = "T1", total: str = "10.00") -> None:
+    store.submit_precreate(job("p-" + otn, otn), order(otn, total), "fp")
+    store.update_order(otn, lambda o: order_trade_status(o, "TRADE_SUCCESS", {"trade_no": "X"}))
+
+
+def test_resubmission_returns_the_same_job_and_other_parameters_conflict(store: Store) -> None:
+    first = store.submit_precreate(job("a"), order(), "fp1")
+    again = store.submit_precreate(job("b"), order(), "fp1")
+    assert first.created and not again.created and again.job_id == "a"
+    assert store.get_job("b") is None
+    with pytest.raises(Conflict):
+        store.submit_precreate(job("c"), order(), "fp2")
+    assert store.redis.ttl(Keys.job("a")) > 0 and store.redis.ttl(Keys.order("T1")) == -1
+
+
+def test_twenty_concurrent_identical_submissions_make_one_job(store: Store) -> None:
+    def submit(i: int):
+        return store.submit_precreate(job(f"j{i}", "C1"), order("C1"), "same")
+
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(submit, range(20)))
+    assert len({r.job_id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    assert len(store.redis.keys(Keys.job("*"))) == 1
+
+
+def test_concurrent_refunds_never_reserve_more_than_the_total(store: Store) -> None:
+    paid_order(store)
+
+    def submit(i: int):
+        refund = job(f"r{i}", "T1", "refund", out_trade_no="T1", out_request_no=f"R{i}", refund_amount="3.00")
+        try:
+            return store.submit_refund(refund, f"fp{i}")
+        except TransitionRefused:
+            return None
+
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(submit, range(10)))
+    assert sum(r is not None for r in results) == 3
+    reserved = store.get_order("T1")["refunds"]
+    assert sum(Decimal(r["refund_amount"]) for r in reserved) == Decimal("9.00")
+
+
+def test_refund_of_an_unknown_order_is_refused(store: Store) -> None:
+    with pytest.raises(OrderNotFound):
+        store.submit_refund(job("r", "NOPE", "refund", out_request_no="R", refund_amount="1.00"), "fp")
+
+
+def test_withdraw_leaves_nothing_behind(store: Store) -> None:
+    pre = job("a")
+    store.submit_precreate(pre, dict(order(), job_id="a"), "fp")
+    store.withdraw(pre)
+    assert store.get_job("a") is None and store.get_order("T1") is None
+    assert store.submit_precreate(job("b"), order(), "fp").created
+
+    paid_order(store, "T2")
+    refund = job("r", "T2", "refund", out_request_no="R", refund_amount="1.00")
+    store.submit_refund(refund, "fp")
+    store.withdraw(refund)
+    assert store.get_order("T2")["refunds"] == [] and store.get_job("r") is None
+    assert store.submit_refund(job("r2", "T2", "refund", out_request_no="R", refund_amount="1.00"), "fp").created
+
+
+def test_a_started_job_is_not_withdrawn(store: Store) -> None:
+    pre = job("a")
+    store.submit_precreate(pre, order(), "fp")
+    store.update_job("a", job_started)
+    store.withdraw(pre)
+    assert store.get_job("a")["status"] == "running"
+
+
+def test_job_end_is_published_and_wait_returns_at_once(store: Store) -> None:
+    store.submit_precreate(job("w"), order(), "fp")
+    ended = threading.Event()
+
+    def finish_soon() -> None:
+        ended.wait(5)
+        store.update_job("w", lambda j: job_finished(j, JobStatus.SUCCEEDED, result={"code": "10000"}))
+
+    threading.Thread(target=finish_soon).start()
+    started = time.monotonic()
+    ended.set()
+    result = store.wait_finished("w", timeout=10)
+    assert result["status"] == "succeeded"
+    assert time.monotonic() - started < 5
+
+
+def test_wait_gives_up_after_its_timeout(store: Store) -> None:
+    store.submit_precreate(job("w"), order(), "fp")
+    assert store.wait_finished("w", timeout=0.2)["status"] == "queued"
+
+
+def test_due_polls_are_claimed_once_with_a_lease(store: Store) -> None:
+    for i in range(5):
+        store.schedule_poll(f"P{i}", 100 + i)
+    store.schedule_poll("LATER", 10_000)
+    first = store.claim_due_polls(now=200, limit=3, lease_s=60)
+    second = store.claim_due_polls(now=200, limit=10, lease_s=60)
+    assert len(first) == 3 and len(second) == 2 and not set(first) & set(second)
+    assert store.claim_due_polls(now=200, limit=10, lease_s=60) == []
+    assert sorted(store.claim_due_polls(now=261, limit=10, lease_s=60)) == sorted(first + second)
+
+
+def test_an_order_leaving_the_open_states_leaves_the_poll_schedule(store: Store) -> None:
+    paid_order(store, "Z")
+    store.schedule_poll("Z", 1)
+    store.update_order("Z", lambda o: order_trade_status(o, "TRADE_FINISHED"))
+    assert store.waiting_trades() == 0
+
+
+def test_settling_a_refund_twice_counts_it_once(store: Store) -> None:
+    paid_order(store)
+    store.submit_refund(job("r", "T1", "refund", out_request_no="R", refund_amount="4.00"), "fp")
+    for _ in range(3):
+        store.update_order("T1", lambda o: refund_settled(o, "R", RefundStatus.REFUND_SUCCESS))
+    assert store.get_order("T1")["refunded_amount"] == "4.00"

@@ -1,0 +1,42 @@
+"""Alipay OpenAPI (gateway.do) client: keys, signing, transport, one module per API family."""
+
+from . import bill, trade
+from .client import AlipayClient, SignedRequest, new_session
+from .errors import (
+    AlipayError,
+    BusinessError,
+    ErrorKind,
+    GatewayAnswer,
+    GatewayBusy,
+    GatewayHTTPError,
+    GatewayUnreachable,
+    MalformedResponse,
+    OutcomeUnknown,
+    SignatureError,
+    TransientError,
+)
+from .notification import verify_notification
+from .signing import KeyFormatError, load_private_key, load_public_key
+
+__all__ = [
+    "AlipayClient",
+    "AlipayError",
+    "BusinessError",
+    "ErrorKind",
+    "GatewayAnswer",
+    "GatewayBusy",
+    "GatewayHTTPError",
+    "GatewayUnreachable",
+    "KeyFormatError",
+    "MalformedResponse",
+    "OutcomeUnknown",
+    "SignatureError",
+    "SignedRequest",
+    "TransientError",
+    "bill",
+    "load_private_key",
+    "load_public_key",
+    "new_session",
+    "trade",
+    "verify_notification",
+]

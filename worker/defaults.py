@@ -1,0 +1,63 @@
+"""Every tunable of the service in one place, with its unit. Settings may override some from the environment."""
+
+JOB_RETENTION_S = 7 * 24 * 3600
+"""Seconds a job record is kept after its last change (env `JOB_RETENTION_DAYS`)."""
+
+ORDER_RETENTION_S = 0
+"""Seconds an order record is kept after its last change; 0 keeps orders for ever (env `ORDER_RETENTION_DAYS`)."""
+
+MAX_ATTEMPTS = 8
+"""Gateway attempts a job may make before it ends `failed` (env `JOB_MAX_ATTEMPTS`)."""
+
+RETRY_BACKOFF_BASE_S = 1.0
+"""Seconds before the first retry; doubles on every attempt, with full jitter."""
+
+RETRY_BACKOFF_CAP_S = 60.0
+"""Upper bound of one retry delay in seconds (env `RETRY_BACKOFF_CAP_S`). Far below the visibility timeout."""
+
+POLL_INTERVALS_S = (2.0, 2.0, 2.0, 5.0, 5.0, 5.0, 10.0, 10.0, 15.0, 15.0, 30.0)
+"""Seconds between trade queries, the last one repeating: fast while the buyer is likely at the till
+(env `POLL_INTERVALS_S`, comma-separated)."""
+
+POLL_TICK_S = 1.0
+"""Seconds between two runs of the scheduler that enqueues due trade polls (env `POLL_TICK_S`)."""
+
+POLL_LEASE_S = 120.0
+"""Seconds a dispatched poll owns its trade; a poll lost with its worker is dispatched again after this."""
+
+POLL_BATCH = 500
+"""Most trade polls the scheduler enqueues in one tick."""
+
+DEADLINE_RETRY_S = 2.0
+"""Seconds between attempts to settle a trade at its deadline when the gateway does not answer."""
+
+VISIBILITY_TIMEOUT_S = 3600
+"""Seconds before the Redis broker redelivers an unacknowledged task (env `VISIBILITY_TIMEOUT_S`).
+Must exceed every countdown (see RETRY_BACKOFF_CAP_S) and every task's run time."""
+
+TASK_SOFT_TIME_LIMIT_S = 60
+"""Seconds after which a task is asked to stop (prefork pool)."""
+
+TASK_TIME_LIMIT_S = 90
+"""Seconds after which a task's process is killed and the task redelivered (prefork pool)."""
+
+HTTP_CONNECT_TIMEOUT_S = 5.0
+"""Seconds to open a connection to the gateway (env `ALIPAY_CONNECT_TIMEOUT_S`)."""
+
+HTTP_READ_TIMEOUT_S = 15.0
+"""Seconds to wait for the gateway's answer; past it the outcome is unknown (env `ALIPAY_READ_TIMEOUT_S`)."""
+
+WAIT_MAX_S = 30
+"""Longest `wait` a client may ask for, in seconds."""
+
+MAX_WAITERS = 48
+"""Requests per API process that may hold a `wait` at once; more are answered at once with 202."""
+
+NOTIFICATION_DEDUP_S = 3 * 24 * 3600
+"""Seconds a processed `notify_id` is remembered; Alipay stops retrying after about 25 hours."""
+
+MAX_REQUEST_BYTES = 1024 * 1024
+"""Largest request body the API accepts, in bytes."""
+
+WORKER_CONCURRENCY = 8
+"""Worker processes per Celery worker (env `WORKER_CONCURRENCY`): gateway calls wait on the network."""

@@ -1,0 +1,24 @@
+"""Per-process singletons (settings, store, Alipay client), created on first use: after the worker forks."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from worker.alipay.client import AlipayClient
+from worker.settings import get_settings
+from worker.store import Store
+
+
+@lru_cache(maxsize=1)
+def store() -> Store:
+    settings = get_settings()
+    return Store.from_url(settings.redis_url, job_ttl_s=settings.job_retention_s,
+                          order_ttl_s=settings.order_retention_s)
+
+
+@lru_cache(maxsize=1)
+def alipay() -> AlipayClient:
+    settings = get_settings()
+    return AlipayClient(settings.gateway_url, settings.app_id, settings.app_private_key,
+                        settings.alipay_public_key, notify_url=settings.notify_url,
+                        connect_timeout=settings.connect_timeout_s, read_timeout=settings.read_timeout_s)

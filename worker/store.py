@@ -1,0 +1,303 @@
+"""Jobs and orders in Redis: the single source the API answers from.
+
+Every key name is built by `Keys`. Every change goes through a WATCH/MULTI transaction around a pure
+transition from `worker.transitions`, so concurrent writers (API, workers, notifications) never lose or
+reverse each other's changes. Records are JSON strings.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import redis
+
+from worker import defaults
+from worker.states import JobStatus, JobType, OrderStatus
+from worker.transitions import Record, TransitionRefused, refund_reserved
+
+
+class Keys:
+    """Redis key names, all under one prefix."""
+
+    prefix = "alipay"
+
+    @classmethod
+    def job(cls, job_id: str) -> str:
+        return f"{cls.prefix}:job:{job_id}"
+
+    @classmethod
+    def order(cls, out_trade_no: str) -> str:
+        return f"{cls.prefix}:order:{out_trade_no}"
+
+    @classmethod
+    def precreate_identity(cls, out_trade_no: str) -> str:
+        return f"{cls.prefix}:idem:precreate:{out_trade_no}"
+
+    @classmethod
+    def refund_identity(cls, out_trade_no: str, out_request_no: str) -> str:
+        return f"{cls.prefix}:idem:refund:{out_trade_no}:{out_request_no}"
+
+    @classmethod
+    def job_done_channel(cls, job_id: str) -> str:
+        return f"{cls.prefix}:job-done:{job_id}"
+
+    @classmethod
+    def notification(cls, notify_id: str) -> str:
+        return f"{cls.prefix}:notify:{notify_id}"
+
+    poll_due = "alipay:poll:due"
+    """Sorted set: out_trade_no scored by the Unix time its next query is due."""
+
+
+class Conflict(Exception):
+    """The identity (out_trade_no, or out_trade_no + out_request_no) was used with other parameters."""
+
+    def __init__(self, message: str, job_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.job_id = job_id
+
+
+class OrderNotFound(Exception):
+    """No order with that out_trade_no is kept here."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    job_id: str
+    created: bool
+
+
+_CLAIM_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, member in ipairs(due) do
+  redis.call('ZADD', KEYS[1], ARGV[3], member)
+end
+return due
+"""
+
+
+def _dump(record: Record) -> str:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def _load(raw: bytes | str | None) -> Record | None:
+    return None if raw is None else json.loads(raw)
+
+
+class Store:
+    def __init__(self, client: redis.Redis, *, job_ttl_s: int = defaults.JOB_RETENTION_S,
+                 order_ttl_s: int = defaults.ORDER_RETENTION_S) -> None:
+        self.redis = client
+        self.job_ttl_s = job_ttl_s
+        self.order_ttl_s = order_ttl_s
+        self._claim_due = client.register_script(_CLAIM_DUE)
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> Store:
+        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30,
+                                      retry_on_timeout=True)
+        return cls(client, **kwargs)
+
+    # --- reading ------------------------------------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> Record | None:
+        return _load(self.redis.get(Keys.job(job_id)))
+
+    def get_order(self, out_trade_no: str) -> Record | None:
+        return _load(self.redis.get(Keys.order(out_trade_no)))
+
+    def ping(self) -> bool:
+        return bool(self.redis.ping())
+
+    # --- submissions --------------------------------------------------------------------------------------
+
+    def _order_ex(self) -> int | None:
+        return self.order_ttl_s or None
+
+    def _identity_ex(self) -> int | None:
+        return max(self.order_ttl_s, self.job_ttl_s) if self.order_ttl_s else None
+
+    def submit_precreate(self, job: Record, order: Record, fingerprint: str) -> Submission:
+        """Create the job and its order, or return the job already made for this out_trade_no.
+
+        Raises Conflict when the out_trade_no was used with other parameters.
+        """
+        otn = order["out_trade_no"]
+        identity, order_key = Keys.precreate_identity(otn), Keys.order(otn)
+
+        def txn(pipe: redis.client.Pipeline) -> Submission:
+            existing = pipe.get(identity)
+            if existing is not None:
+                return self._same_or_conflict(existing, fingerprint, f"outTradeNo {otn}")
+            if pipe.exists(order_key):
+                raise Conflict(f"outTradeNo {otn} is already used by another order.")
+            pipe.multi()
+            pipe.set(identity, f"{job['job_id']} {fingerprint}", ex=self._identity_ex())
+            pipe.set(Keys.job(job["job_id"]), _dump(job), ex=self.job_ttl_s)
+            pipe.set(order_key, _dump(order), ex=self._order_ex())
+            return Submission(job["job_id"], created=True)
+
+        return self.redis.transaction(txn, identity, order_key, value_from_callable=True)
+
+    def submit_refund(self, job: Record, fingerprint: str) -> Submission:
+        """Create a refund job and reserve its amount on the order, atomically, or return the existing job.
+
+        Raises Conflict (other parameters for the same out_request_no), OrderNotFound, or TransitionRefused
+        (order not paid, or refunded + in flight + this refund would exceed the total).
+        """
+        request = job["request"]
+        otn, orn = job["out_trade_no"], request["out_request_no"]
+        identity, order_key = Keys.refund_identity(otn, orn), Keys.order(otn)
+
+        def txn(pipe: redis.client.Pipeline) -> Submission:
+            existing = pipe.get(identity)
+            if existing is not None:
+                return self._same_or_conflict(existing, fingerprint, f"out_request_no {orn}")
+            order = _load(pipe.get(order_key))
+            if order is None:
+                raise OrderNotFound(otn)
+            updated = refund_reserved(order, out_request_no=orn, amount=Decimal(request["refund_amount"]),
+                                      job_id=job["job_id"])
+            pipe.multi()
+            pipe.set(identity, f"{job['job_id']} {fingerprint}", ex=self._identity_ex())
+            pipe.set(Keys.job(job["job_id"]), _dump(job), ex=self.job_ttl_s)
+            pipe.set(order_key, _dump(updated), ex=self._order_ex())
+            return Submission(job["job_id"], created=True)
+
+        return self.redis.transaction(txn, identity, order_key, value_from_callable=True)
+
+    def submit_job(self, job: Record) -> Submission:
+        """Create a job that has no identity of its own (a refund query: asking twice is harmless)."""
+        self.redis.set(Keys.job(job["job_id"]), _dump(job), ex=self.job_ttl_s)
+        return Submission(job["job_id"], created=True)
+
+    @staticmethod
+    def _same_or_conflict(existing: bytes, fingerprint: str, what: str) -> Submission:
+        job_id, _, stored = existing.decode().partition(" ")
+        if stored != fingerprint:
+            raise Conflict(f"{what} was already submitted with other parameters.", job_id=job_id)
+        return Submission(job_id, created=False)
+
+    def withdraw(self, job: Record) -> None:
+        """Undo a submission whose task could not be queued (broker down), so that nothing is half-written.
+
+        Only a job still queued with no attempt is withdrawn; the same submission then succeeds later.
+        """
+        otn = job["out_trade_no"]
+        job_key, order_key = Keys.job(job["job_id"]), Keys.order(otn)
+        if job["type"] == JobType.PRECREATE:
+            identity = Keys.precreate_identity(otn)
+        elif job["type"] == JobType.REFUND:
+            identity = Keys.refund_identity(otn, job["request"]["out_request_no"])
+        else:
+            self.redis.delete(job_key)
+            return
+
+        def txn(pipe: redis.client.Pipeline) -> None:
+            current = _load(pipe.get(job_key))
+            if current is None or current["status"] != JobStatus.QUEUED or current.get("attempts"):
+                return
+            order = _load(pipe.get(order_key))
+            pipe.multi()
+            pipe.delete(job_key, identity)
+            if job["type"] == JobType.PRECREATE:
+                if order is not None and order.get("job_id") == job["job_id"] and not order.get("qr_code"):
+                    pipe.delete(order_key)
+            elif order is not None:
+                order["refunds"] = [r for r in order.get("refunds", []) if r.get("job_id") != job["job_id"]]
+                pipe.set(order_key, _dump(order), ex=self._order_ex())
+
+        self.redis.transaction(txn, job_key, order_key)
+
+    # --- transitions --------------------------------------------------------------------------------------
+
+    def update_job(self, job_id: str, change: Callable[[Record], Record]) -> Record | None:
+        """Apply `change` atomically; publishes on the job's channel when the job ends."""
+        key = Keys.job(job_id)
+
+        def txn(pipe: redis.client.Pipeline) -> Record | None:
+            job = _load(pipe.get(key))
+            if job is None:
+                return None
+            new = change(job)
+            if new is job or new == job:
+                return job
+            pipe.multi()
+            pipe.set(key, _dump(new), ex=self.job_ttl_s)
+            if JobStatus(new["status"]).final:
+                pipe.publish(Keys.job_done_channel(job_id), new["status"])
+            return new
+
+        return self.redis.transaction(txn, key, value_from_callable=True)
+
+    def update_order(self, out_trade_no: str, change: Callable[[Record], Record]) -> tuple[Record | None, bool]:
+        """Apply `change` atomically; returns (order, changed)."""
+        key = Keys.order(out_trade_no)
+
+        def txn(pipe: redis.client.Pipeline) -> tuple[Record | None, bool]:
+            order = _load(pipe.get(key))
+            if order is None:
+                return None, False
+            new = change(order)
+            if new is order or new == order:
+                return order, False
+            pipe.multi()
+            pipe.set(key, _dump(new), ex=self._order_ex())
+            if not OrderStatus(new["status"]).open:
+                pipe.zrem(Keys.poll_due, out_trade_no)
+            return new, True
+
+        return self.redis.transaction(txn, key, value_from_callable=True)
+
+    def wait_finished(self, job_id: str, timeout: float) -> Record | None:
+        """Block up to `timeout` seconds for the job to end (pub/sub, no busy loop); returns the job."""
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(Keys.job_done_channel(job_id))
+            deadline = time.monotonic() + timeout
+            job = self.get_job(job_id)
+            while job is not None and not JobStatus(job["status"]).final:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                if pubsub.get_message(timeout=min(left, 1.0)) is not None:
+                    job = self.get_job(job_id)
+                elif left <= 1.0:
+                    job = self.get_job(job_id)
+            return job
+        finally:
+            pubsub.close()
+
+    # --- poll schedule ------------------------------------------------------------------------------------
+
+    def schedule_poll(self, out_trade_no: str, due: float) -> None:
+        self.redis.zadd(Keys.poll_due, {out_trade_no: due})
+
+    def unschedule_poll(self, out_trade_no: str) -> None:
+        self.redis.zrem(Keys.poll_due, out_trade_no)
+
+    def claim_due_polls(self, now: float, limit: int, lease_s: float) -> list[str]:
+        """Take up to `limit` trades whose poll is due, pushing each one `lease_s` ahead so that no other
+        tick dispatches it while this poll runs; the poll sets the real next time when it ends."""
+        due = self._claim_due(keys=[Keys.poll_due], args=[now, limit, now + lease_s])
+        return [m.decode() if isinstance(m, bytes) else m for m in due]
+
+    def waiting_trades(self) -> int:
+        return int(self.redis.zcard(Keys.poll_due))
+
+    # --- notifications ------------------------------------------------------------------------------------
+
+    def notification_seen(self, notify_id: str) -> bool:
+        return bool(self.redis.exists(Keys.notification(notify_id)))
+
+    def remember_notification(self, notify_id: str) -> None:
+        self.redis.set(Keys.notification(notify_id), "1", ex=defaults.NOTIFICATION_DEDUP_S)
+
+
+__all__ = ["Conflict", "Keys", "OrderNotFound", "Store", "Submission", "TransitionRefused"]

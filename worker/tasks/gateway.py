@@ -1,0 +1,75 @@
+"""What every job task shares: starting an attempt, recording Alipay's errors, retrying with back-off.
+
+Retries always reuse the job's identity (out_trade_no, out_request_no): a retry is the same request again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping
+from typing import Any, NoReturn
+
+from celery import Task
+
+from worker import defaults, services
+from worker.alipay.errors import AlipayError
+from worker.settings import get_settings
+from worker.states import JobStatus
+from worker.transitions import Record, job_finished, job_retrying, job_started
+
+log = logging.getLogger(__name__)
+
+
+class GiveUp(Exception):
+    """Raised by `retry_or_give_up` after the job was failed: the task just returns."""
+
+
+def backoff_s(attempt: int, cap_s: float, base_s: float = defaults.RETRY_BACKOFF_BASE_S) -> float:
+    """Exponential back-off with jitter: between half and all of min(cap, base * 2**(attempt-1))."""
+    ceiling = min(cap_s, base_s * 2 ** max(0, attempt - 1))
+    return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not security
+
+
+def error_record(exc: BaseException) -> dict[str, Any]:
+    """A job's `error`: Alipay's own code, msg, sub_code, sub_msg when it answered; our own code otherwise."""
+    if isinstance(exc, AlipayError) and getattr(exc, "code", None):
+        return {"code": exc.code, "msg": getattr(exc, "msg", None), "sub_code": getattr(exc, "sub_code", None),
+                "sub_msg": getattr(exc, "sub_msg", None), "kind": str(exc.kind)}
+    kind = str(getattr(exc, "kind", "unknown"))
+    code = {"transient": "gateway_unavailable", "signature": "gateway_bad_signature"}.get(
+        kind, "gateway_outcome_unknown")
+    return {"code": code, "msg": str(exc)[:300], "sub_code": None, "sub_msg": None, "kind": kind}
+
+
+def start_attempt(job_id: str) -> Record | None:
+    """Mark the job running with one more attempt; None when there is nothing to do (unknown or finished)."""
+    job = services.store().update_job(job_id, job_started)
+    if job is None or JobStatus(job["status"]).final:
+        return None
+    return job
+
+
+def succeed(job_id: str, result: Mapping[str, Any]) -> None:
+    services.store().update_job(job_id, lambda j: job_finished(j, JobStatus.SUCCEEDED, result=result))
+
+
+def fail(job_id: str, error: Mapping[str, Any]) -> None:
+    services.store().update_job(job_id, lambda j: job_finished(j, JobStatus.FAILED, error=error))
+
+
+def retry_or_give_up(task: Task, job: Record, error: Mapping[str, Any],
+                     on_give_up: Callable[[], None] | None = None) -> NoReturn:
+    """Schedule another attempt with back-off, or end the job `failed` once its attempts are used up."""
+    settings = get_settings()
+    attempts = int(job.get("attempts", 0))
+    if attempts >= settings.max_attempts:
+        log.warning("job %s gives up after %d attempts: %s", job["job_id"], attempts, error.get("code"))
+        if on_give_up is not None:
+            on_give_up()
+        fail(job["job_id"], dict(error, msg=f"gave up after {attempts} attempts: {error.get('msg')}"))
+        raise GiveUp()
+    services.store().update_job(job["job_id"], lambda j: job_retrying(j, error))
+    countdown = backoff_s(attempts, settings.retry_backoff_cap_s)
+    log.info("job %s attempt %d failed (%s); retry in %.1fs", job["job_id"], attempts, error.get("code"), countdown)
+    raise task.retry(countdown=countdown, max_retries=None)
