@@ -7,7 +7,14 @@ _settings = get_settings()
 
 broker_url = _settings.broker_url
 broker_connection_retry_on_startup = True
-broker_transport_options = {"visibility_timeout": _settings.visibility_timeout_s}
+broker_transport_options = {
+    "visibility_timeout": _settings.visibility_timeout_s,
+    # Sweep for messages of dead workers often enough that a short visibility timeout means a short wait.
+    "unacked_restore_interval": min(10, max(1, _settings.visibility_timeout_s // 4)),
+    "unacked_restore_throttle": 1,
+    "socket_connect_timeout": 3,
+    "socket_timeout": 10,
+}
 result_backend = None
 task_ignore_result = True
 """Results live in the store, written by the tasks themselves."""

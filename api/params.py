@@ -7,8 +7,7 @@ The schemas (``api.schemas``) then validate that mapping, whatever way the clien
 from __future__ import annotations
 
 import json
-from decimal import Decimal
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from flask import Request
 
@@ -22,27 +21,14 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _json_scalar(value: Any) -> str | None:
-    """The text of a JSON scalar as the schemas expect it; None for a value that is not a string or a number.
-
-    Numbers keep the digits the client wrote (they were parsed as ``Decimal`` or ``int``), so ``12.3`` becomes
-    ``"12.3"`` and ``1e2`` becomes ``"1E+2"``, which the money parser then refuses.
-    """
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | Decimal):
-        return str(value)
-    return None
-
-
 def _json_body(request: Request) -> dict[str, str]:
     raw = request.get_data(cache=True)
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
+        # Numbers stay the text the client wrote: no float rounding, and the money parser sees "1e2" or
+        # "12.345" as written and refuses them.
+        data = json.loads(raw, parse_float=str, parse_int=str, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         raise InvalidJson("The request body is not valid JSON.") from None
     if not isinstance(data, dict):
@@ -52,13 +38,12 @@ def _json_body(request: Request) -> dict[str, str]:
     for key, value in data.items():
         if value is None:
             continue
-        text = _json_scalar(value)
-        if text is None:
+        if isinstance(value, str):
+            params[key] = value
+        else:
             bad.append(
                 {"field": key, "code": "invalid_type", "message": f"{key} must be a string or a number."}
             )
-        else:
-            params[key] = text
     if bad:
         raise InvalidRequest.from_fields(bad)
     return params
@@ -67,8 +52,9 @@ def _json_body(request: Request) -> dict[str, str]:
 def request_params(request: Request) -> dict[str, str]:
     """The request's parameters: the query string, overlaid by the body's on the same name.
 
-    The body is read when it is JSON (an object; ``null`` values count as absent, strings and numbers are
-    kept as text, other values are refused) or a form (url-encoded or multipart; uploaded files are ignored).
+    The body is read when it is JSON (an object; ``null`` values count as absent, strings are kept, numbers
+    become the exact text they were written as, so ``12.3`` is ``"12.3"`` and ``1e2`` stays ``"1e2"``;
+    booleans, arrays and objects are refused) or a form (url-encoded or multipart; files are ignored).
     A body of another type is ignored. When a name appears more than once in the query string or a form, its
     first value is used. Raises ``InvalidJson`` for a JSON body that is not an object and ``InvalidRequest``
     for JSON values that are booleans, arrays or objects; no side effects beyond reading the body.

@@ -96,9 +96,15 @@ def money_str(amount: Decimal) -> str:
     return f"{amount.quantize(CENT):f}"
 
 
+def _money_param(value: object) -> Decimal:
+    if _is_blank(value):
+        raise _error("required", "is required")
+    return parse_money(value)
+
+
 Money = Annotated[
     Decimal,
-    PlainValidator(parse_money),
+    PlainValidator(_money_param),
     PlainSerializer(money_str, return_type=str),
     WithJsonSchema(
         {
@@ -109,7 +115,7 @@ Money = Annotated[
         }
     ),
 ]
-"""An amount in yuan, parsed by :func:`parse_money` and serialised by :func:`money_str`."""
+"""An amount in yuan: read by :func:`parse_money` (blank is ``required``), written by :func:`money_str`."""
 
 
 # ------------------------------------------------------------------------------------------ text
@@ -148,10 +154,6 @@ def _text_validator(
         return text
 
     return validate_text
-
-
-def _printable(text: str) -> bool:
-    return text.isprintable()
 
 
 def _check_url(text: str) -> bool:
@@ -195,17 +197,17 @@ def _check_wait(value: object) -> int | None:
 
 
 _TradeNoText = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=TRADE_NO_PATTERN)]
-_trade_no_rule = "must be 1 to 64 ASCII letters, digits or underscores"
+_TRADE_NO_RULE = "must be 1 to 64 ASCII letters, digits or underscores"
 
 OutTradeNo = Annotated[
     _TradeNoText,
     BeforeValidator(_text_validator(max_length=64, required=True, strip=False, pattern=_TRADE_NO_RE,
-                                    rule=_trade_no_rule)),
+                                    rule=_TRADE_NO_RULE)),
 ]
 OptionalOutTradeNo = Annotated[
     _TradeNoText | None,
     BeforeValidator(_text_validator(max_length=64, required=False, strip=False, pattern=_TRADE_NO_RE,
-                                    rule=_trade_no_rule)),
+                                    rule=_TRADE_NO_RULE)),
 ]
 TradeNo = Annotated[
     Annotated[str, StringConstraints(min_length=1, max_length=64)] | None,
@@ -278,7 +280,7 @@ class QrcodeRequest(JobRequest):
     )
     store_id: Annotated[
         str,
-        BeforeValidator(_text_validator(max_length=32, required=True, check=_printable,
+        BeforeValidator(_text_validator(max_length=32, required=True, check=str.isprintable,
                                         rule="must contain printable characters only")),
     ] = Field(alias="storeId", min_length=1, max_length=32, description="Merchant's store code.",
               examples=["store_1"])

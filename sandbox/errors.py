@@ -87,3 +87,13 @@ def missing(sub_code: str) -> GatewayError:
 def success(**fields: Any) -> dict[str, Any]:
     """A 10000 answer node with `fields` after code and msg."""
     return {"code": SUCCESS, "msg": MESSAGES[SUCCESS], **fields}
+
+
+class ControlError(Exception):
+    """A control-API request that cannot be done; `status` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message

@@ -68,7 +68,9 @@ def valid_timeout_express(text: object) -> bool:
     if not isinstance(text, str):
         return False
     match = _TIMEOUT.fullmatch(text)
-    return bool(match) and int(match[1]) * _UNIT_MINUTES[match[2]] <= _MAX_TIMEOUT_MINUTES
+    if match is None:
+        return False
+    return int(match[1]) * _UNIT_MINUTES[match[2]] <= _MAX_TIMEOUT_MINUTES
 
 
 def timeout_deadline(text: str, start: datetime) -> datetime:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import redis
 
@@ -82,6 +82,9 @@ return due
 """
 
 
+T = TypeVar("T")
+
+
 def _dump(record: Record) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
@@ -97,6 +100,10 @@ class Store:
         self.job_ttl_s = job_ttl_s
         self.order_ttl_s = order_ttl_s
         self._claim_due = client.register_script(_CLAIM_DUE)
+
+    def _transaction(self, body: Callable[[redis.client.Pipeline], T], *keys: str) -> T:
+        """Run `body` under WATCH on `keys`, again from the start whenever another client changed them."""
+        return cast(T, self.redis.transaction(body, *keys, value_from_callable=True))  # type: ignore[arg-type]
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> Store:
@@ -143,7 +150,7 @@ class Store:
             pipe.set(order_key, _dump(order), ex=self._order_ex())
             return Submission(job["job_id"], created=True)
 
-        return self.redis.transaction(txn, identity, order_key, value_from_callable=True)
+        return self._transaction(txn, identity, order_key)
 
     def submit_refund(self, job: Record, fingerprint: str) -> Submission:
         """Create a refund job and reserve its amount on the order, atomically, or return the existing job.
@@ -170,7 +177,7 @@ class Store:
             pipe.set(order_key, _dump(updated), ex=self._order_ex())
             return Submission(job["job_id"], created=True)
 
-        return self.redis.transaction(txn, identity, order_key, value_from_callable=True)
+        return self._transaction(txn, identity, order_key)
 
     def submit_job(self, job: Record) -> Submission:
         """Create a job that has no identity of its own (a refund query: asking twice is harmless)."""
@@ -178,8 +185,9 @@ class Store:
         return Submission(job["job_id"], created=True)
 
     @staticmethod
-    def _same_or_conflict(existing: bytes, fingerprint: str, what: str) -> Submission:
-        job_id, _, stored = existing.decode().partition(" ")
+    def _same_or_conflict(existing: bytes | str, fingerprint: str, what: str) -> Submission:
+        text = existing.decode() if isinstance(existing, bytes) else existing
+        job_id, _, stored = text.partition(" ")
         if stored != fingerprint:
             raise Conflict(f"{what} was already submitted with other parameters.", job_id=job_id)
         return Submission(job_id, created=False)
@@ -234,7 +242,7 @@ class Store:
                 pipe.publish(Keys.job_done_channel(job_id), new["status"])
             return new
 
-        return self.redis.transaction(txn, key, value_from_callable=True)
+        return self._transaction(txn, key)
 
     def update_order(self, out_trade_no: str, change: Callable[[Record], Record]) -> tuple[Record | None, bool]:
         """Apply `change` atomically; returns (order, changed)."""
@@ -253,7 +261,7 @@ class Store:
                 pipe.zrem(Keys.poll_due, out_trade_no)
             return new, True
 
-        return self.redis.transaction(txn, key, value_from_callable=True)
+        return self._transaction(txn, key)
 
     def wait_finished(self, job_id: str, timeout: float) -> Record | None:
         """Block up to `timeout` seconds for the job to end (pub/sub, no busy loop); returns the job."""

@@ -112,6 +112,7 @@ def order_trade_status(order: Record, trade_status: str, fields: Mapping[str, An
         new["trade_no"] = fields["trade_no"]
     if seen.paid:
         reversed_by_cancel = order.get("closed_reason") == "cancelled_refunded"
+        target: OrderStatus
         if current == OrderStatus.TRADE_FINISHED or (
             current == OrderStatus.TRADE_CLOSED and (_was_paid(order) or reversed_by_cancel)
         ):

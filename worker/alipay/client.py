@@ -139,9 +139,9 @@ def new_session(pool_size: int = POOL_SIZE) -> requests.Session:
 class AlipayClient:
     """Signs, sends and verifies calls to one Alipay gateway for one app.
 
-    Thread-safe for concurrent `call`s (one pooled `requests.Session`). Holds the app's private key; its repr
-    and its errors never show keys or signatures. The client never retries: every failure is raised as an
-    `AlipayError` whose class says whether a retry is safe.
+    One client per process (create it after a fork, never before): calls share one pooled `requests.Session`.
+    Holds the app's private key; its repr and its errors never show keys or signatures. The client never
+    retries: every failure is raised as an `AlipayError` whose class says whether a retry is safe.
     """
 
     def __init__(
@@ -228,8 +228,8 @@ class AlipayClient:
         for key, value in (extra_params or {}).items():
             if key in RESERVED_PARAMS:
                 raise ValueError(f"extra_params may not set {key!r}")
-            params[key] = str(value)
-        params = {k: v for k, v in params.items() if v is not None and v != ""}
+            if value is not None and str(value) != "":
+                params[key] = str(value)
         biz = dump_biz_content(biz_content)
         content = signing.content_to_sign({**params, "biz_content": biz})
         return SignedRequest(
@@ -329,7 +329,8 @@ _UNREACHABLE = (
 def transport_error(method: str, exc: requests.RequestException, read_timeout: float) -> AlipayError:
     """The AlipayError for a failed HTTP exchange. Messages name the cause's class only, never the URL."""
     causes = list(_causes(exc))
-    root = type(causes[-1]).__name__
+    plain = [c for c in causes if isinstance(c, OSError) and not isinstance(c, requests.RequestException)]
+    root = type(plain[-1] if plain else causes[-1]).__name__
 
     def unknown(reason: str) -> OutcomeUnknown:
         return OutcomeUnknown(f"{method}: {reason}; the request may have been processed", method=method)

@@ -92,45 +92,54 @@ def _value_end(text: str, i: int) -> int:
     return j
 
 
-def top_level_members(text: str) -> list[Member]:
-    """The members of the top-level JSON object, in order, as far as the text can be read.
+@dataclass(frozen=True)
+class Scan:
+    """The top-level members of a body, in order (duplicates kept), and whether the object was complete."""
 
-    Duplicated keys are all kept, in order. Reading stops quietly at the first flaw (a truncated body still
-    yields the members before the cut), so callers must not infer completeness from the result.
+    members: list[Member]
+    complete: bool
+
+    def first(self, key: str) -> Member | None:
+        return next((m for m in self.members if m.key == key), None)
+
+
+def scan_object(text: str) -> Scan:
+    """Read the top-level JSON object as far as the text allows.
+
+    Reading stops quietly at the first flaw: a truncated body still yields the members before the cut, with
+    `complete` False. Values are not decoded, only delimited, so their raw text can be verified.
     """
     members: list[Member] = []
     try:
         i = _skip_whitespace(text, 0)
         if i >= len(text) or text[i] != "{":
-            return members
+            return Scan(members, False)
         i = _skip_whitespace(text, i + 1)
         if i < len(text) and text[i] == "}":
-            return members
+            return Scan(members, _skip_whitespace(text, i + 1) == len(text))
         while i < len(text) and text[i] == '"':
             key_end = _string_end(text, i)
             key = json.loads(text[i:key_end])
             i = _skip_whitespace(text, key_end)
             if i >= len(text) or text[i] != ":":
-                return members
+                break
             start = _skip_whitespace(text, i + 1)
             end = _value_end(text, start)
             members.append(Member(key, start, end))
             i = _skip_whitespace(text, end)
+            if i < len(text) and text[i] == "}":
+                return Scan(members, _skip_whitespace(text, i + 1) == len(text))
             if i >= len(text) or text[i] != ",":
-                return members
+                break
             i = _skip_whitespace(text, i + 1)
     except (_Unreadable, ValueError):
         pass
-    return members
+    return Scan(members, False)
 
 
-def _first(members: list[Member], key: str) -> Member | None:
-    return next((m for m in members if m.key == key), None)
-
-
-def _signature(text: str, members: list[Member]) -> str:
+def _signature(text: str, scan: Scan) -> str:
     """The first top-level `sign` when it is a string, else ''."""
-    member = _first(members, "sign")
+    member = scan.first("sign")
     if member is None or text[member.start] != '"':
         return ""
     try:
@@ -163,10 +172,12 @@ def parse_response(
     - a signature that does not verify: SignatureError, whatever the code;
     - unsigned (absent or empty `sign`): code 10000 is a SignatureError; an error code is classified as above
       with `verified=False`; no code at all is a MalformedResponse;
-    - no readable node: SignatureError when the text looks like a success, else MalformedResponse.
+    - no readable node: SignatureError when the text looks like a success, else MalformedResponse;
+    - a body cut short (not one complete JSON object) is never a success, even when the node verifies: its
+      failures count as unverified.
     """
-    members = top_level_members(text)
-    node = _first(members, node_name(method)) or _first(members, ERROR_NODE)
+    scan = scan_object(text)
+    node = scan.first(node_name(method)) or scan.first(ERROR_NODE)
     if node is None or text[node.start] != "{":
         raise _unreadable(method, text, "no readable response node in the body", status_code)
     node_text = text[node.start : node.end]
@@ -177,12 +188,14 @@ def parse_response(
     if not isinstance(fields, dict):
         raise _unreadable(method, text, "the response node is not an object", status_code)
 
-    signature = _signature(text, members)
-    verified = bool(signature)
+    signature = _signature(text, scan)
     if signature and not verify_node(public_key, node_text, signature):
         raise SignatureError(f"{method}: the response signature does not verify", method=method)
+    verified = bool(signature) and scan.complete
     code = str(fields.get("code") or "")
     if code == SUCCESS_CODE:
+        if not scan.complete:
+            raise SignatureError(f"{method}: a truncated response claims success", method=method)
         if not verified:
             raise SignatureError(f"{method}: an unsigned response claims success", method=method)
         return fields

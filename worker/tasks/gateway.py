@@ -34,7 +34,7 @@ def backoff_s(attempt: int, cap_s: float, base_s: float = defaults.RETRY_BACKOFF
 def error_record(exc: BaseException) -> dict[str, Any]:
     """A job's `error`: Alipay's own code, msg, sub_code, sub_msg when it answered; our own code otherwise."""
     if isinstance(exc, AlipayError) and getattr(exc, "code", None):
-        return {"code": exc.code, "msg": getattr(exc, "msg", None), "sub_code": getattr(exc, "sub_code", None),
+        return {"code": getattr(exc, "code", None), "msg": getattr(exc, "msg", None), "sub_code": getattr(exc, "sub_code", None),
                 "sub_msg": getattr(exc, "sub_msg", None), "kind": str(exc.kind)}
     kind = str(getattr(exc, "kind", "unknown"))
     code = {"transient": "gateway_unavailable", "signature": "gateway_bad_signature"}.get(
@@ -59,7 +59,7 @@ def fail(job_id: str, error: Mapping[str, Any]) -> None:
 
 
 def retry_or_give_up(task: Task, job: Record, error: Mapping[str, Any],
-                     on_give_up: Callable[[], None] | None = None) -> NoReturn:
+                     on_give_up: Callable[[], object] | None = None) -> NoReturn:
     """Schedule another attempt with back-off, or end the job `failed` once its attempts are used up."""
     settings = get_settings()
     attempts = int(job.get("attempts", 0))

@@ -12,7 +12,7 @@ from worker.alipay.errors import AlipayError, BusinessError
 from worker.celery_app import app
 from worker.states import RefundStatus
 from worker.tasks.gateway import GiveUp, error_record, fail, retry_or_give_up, start_attempt, succeed
-from worker.transitions import refund_settled
+from worker.transitions import find_refund, refund_settled
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,13 @@ def refund(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
 
 def _retry(task: Any, job: dict[str, Any], error: dict[str, Any], otn: str, orn: str) -> None:
     store = services.store()
+    order = store.get_order(otn) or {}
+    known = find_refund(order, orn)
+    if known is not None and known["status"] == RefundStatus.REFUND_SUCCESS:
+        # A verified notification (or a refund query) already showed the refund done: nothing is unknown.
+        succeed(job["job_id"], {"out_trade_no": otn, "out_request_no": orn, "refund_amount": known["refund_amount"],
+                                "refund_status": "REFUND_SUCCESS", "confirmed_by": "order"})
+        return
     try:
         retry_or_give_up(task, job, error,
                          on_give_up=lambda: store.update_order(

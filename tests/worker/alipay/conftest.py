@@ -1,7 +1,7 @@
 """A tiny HTTP gateway that records requests and plays canned answers, plus signed-body helpers.
 
-The gateway is a stdlib `ThreadingHTTPServer` on 127.0.0.1: tests queue what it should do with the next request
-(answer, hang, close without answering, reset) and read back what it received.
+The gateway is a stdlib `ThreadingHTTPServer` on 127.0.0.1: tests queue what it should do with the next
+request (answer, hang, close without answering, reset) and read back what it received.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class FakeGateway:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _handle(self) -> None:
@@ -190,7 +190,9 @@ def sdk_alipay(keys: KeySet) -> AliPay:
     )
 
 
-def signed_body(method: str, node_text: str, key: signing.PrivateKey | None, *, sign: str | None = None) -> str:
+def signed_body(
+    method: str, node_text: str, key: signing.PrivateKey | None, *, sign: str | None = None
+) -> str:
     """A gateway answer the way Alipay writes it: the node's raw text, then `sign` over exactly that text."""
     signature = sign if sign is not None else signing.sign(key, node_text) if key is not None else ""
     return f'{{"{node_name(method)}":{node_text},"sign":"{signature}"}}'
