@@ -146,7 +146,7 @@ class Stack:
 
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", 40)
-        return requests.request(method, self.api + path, **kwargs)
+        return requests.request(method, self.api + path, **kwargs)  # noqa: S113 - timeout set above
 
     def job(self, job_id: str, until: Iterable[str] = ("succeeded", "failed"), timeout: float = 20) -> dict:
         wanted = set(until)

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 from celery import Task
 
 from worker import defaults, services
-from worker.alipay.errors import AlipayError
+from worker.alipay.errors import GatewayAnswer
 from worker.settings import get_settings
 from worker.states import JobStatus
 from worker.transitions import Record, job_finished, job_retrying, job_started
@@ -33,9 +33,9 @@ def backoff_s(attempt: int, cap_s: float, base_s: float = defaults.RETRY_BACKOFF
 
 def error_record(exc: BaseException) -> dict[str, Any]:
     """A job's `error`: Alipay's own code, msg, sub_code, sub_msg when it answered; our own code otherwise."""
-    if isinstance(exc, AlipayError) and getattr(exc, "code", None):
-        return {"code": getattr(exc, "code", None), "msg": getattr(exc, "msg", None), "sub_code": getattr(exc, "sub_code", None),
-                "sub_msg": getattr(exc, "sub_msg", None), "kind": str(exc.kind)}
+    if isinstance(exc, GatewayAnswer):
+        return {"code": exc.code, "msg": exc.msg, "sub_code": exc.sub_code, "sub_msg": exc.sub_msg,
+                "kind": str(exc.kind)}
     kind = str(getattr(exc, "kind", "unknown"))
     code = {"transient": "gateway_unavailable", "signature": "gateway_bad_signature"}.get(
         kind, "gateway_outcome_unknown")
