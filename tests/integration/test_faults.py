@@ -31,7 +31,9 @@ def test_refund_survives_a_fault_and_is_applied_once(stack: Stack, kind: str, de
     response = stack.refund(otn, "4.00", f"{otn}R")
     job = stack.job(response.json()["job_id"])
     assert job["status"] == "succeeded", job
-    assert job["attempts"] == 2, job
+    # Either the retry confirms it, or (when the gateway did process the call) Alipay's refund notification
+    # settles it first and the job ends without another call.
+    assert job["attempts"] == 2 or job["result"].get("confirmed_by") == "order", job
     gateway = stack.gateway_trade(otn)
     assert gateway["refunds"] == [{"out_request_no": f"{otn}R", "refund_amount": "4.00"}] or (
         len(gateway["refunds"]) == 1 and Decimal(gateway["refunds"][0]["refund_amount"]) == Decimal("4.00")
@@ -40,7 +42,7 @@ def test_refund_survives_a_fault_and_is_applied_once(stack: Stack, kind: str, de
     order = stack.order(otn)
     assert order["refunded_amount"] == "4.00" and order["refunds"][0]["status"] == "REFUND_SUCCESS"
     refund_calls = stack.calls(otn, "alipay.trade.refund")
-    assert {c["out_request_no"] for c in refund_calls} == {f"{otn}R"} and len(refund_calls) == 2
+    assert {c["out_request_no"] for c in refund_calls} == {f"{otn}R"} and len(refund_calls) == job["attempts"]
 
 
 def test_a_gateway_that_stays_down_fails_the_job_after_its_attempts(stack: Stack) -> None:
