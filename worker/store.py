@@ -17,7 +17,7 @@ from typing import Any, TypeVar, cast
 import redis
 
 from worker import defaults
-from worker.states import JobStatus, JobType, OrderStatus
+from worker.states import JobStatus, JobType, OrderStatus, RefundStatus
 from worker.transitions import Record, TransitionRefused, refund_reserved
 
 
@@ -52,6 +52,10 @@ class Keys:
 
     poll_due = "alipay:poll:due"
     """Sorted set: out_trade_no scored by the Unix time its next query is due."""
+
+    unsettled = "alipay:orders:unsettled"
+    """Sorted set: out_trade_no of every order still open or with a refund in flight, scored by the Unix time
+    the store last learned something about it; reconciliation sweeps the oldest."""
 
 
 class Conflict(Exception):
@@ -91,6 +95,20 @@ def _dump(record: Record) -> str:
 
 def _load(raw: bytes | str | None) -> Record | None:
     return None if raw is None else json.loads(raw)
+
+
+def is_unsettled(order: Record) -> bool:
+    """Whether the order still waits on the gateway: open, or with a refund in flight or of unknown outcome."""
+    if OrderStatus(order["status"]).open:
+        return True
+    return any(r.get("status") in (RefundStatus.PENDING, RefundStatus.UNKNOWN) for r in order.get("refunds", []))
+
+
+def _track(pipe: redis.client.Pipeline, order: Record) -> None:
+    if is_unsettled(order):
+        pipe.zadd(Keys.unsettled, {order["out_trade_no"]: time.time()})
+    else:
+        pipe.zrem(Keys.unsettled, order["out_trade_no"])
 
 
 class Store:
@@ -148,6 +166,7 @@ class Store:
             pipe.set(identity, f"{job['job_id']} {fingerprint}", ex=self._identity_ex())
             pipe.set(Keys.job(job["job_id"]), _dump(job), ex=self.job_ttl_s)
             pipe.set(order_key, _dump(order), ex=self._order_ex())
+            _track(pipe, order)
             return Submission(job["job_id"], created=True)
 
         return self._transaction(txn, identity, order_key)
@@ -175,6 +194,7 @@ class Store:
             pipe.set(identity, f"{job['job_id']} {fingerprint}", ex=self._identity_ex())
             pipe.set(Keys.job(job["job_id"]), _dump(job), ex=self.job_ttl_s)
             pipe.set(order_key, _dump(updated), ex=self._order_ex())
+            _track(pipe, updated)
             return Submission(job["job_id"], created=True)
 
         return self._transaction(txn, identity, order_key)
@@ -217,9 +237,11 @@ class Store:
             if job["type"] == JobType.PRECREATE:
                 if order is not None and order.get("job_id") == job["job_id"] and not order.get("qr_code"):
                     pipe.delete(order_key)
+                    pipe.zrem(Keys.unsettled, otn)
             elif order is not None:
                 order["refunds"] = [r for r in order.get("refunds", []) if r.get("job_id") != job["job_id"]]
                 pipe.set(order_key, _dump(order), ex=self._order_ex())
+                _track(pipe, order)
 
         self.redis.transaction(txn, job_key, order_key)
 
@@ -259,6 +281,7 @@ class Store:
             pipe.set(key, _dump(new), ex=self._order_ex())
             if not OrderStatus(new["status"]).open:
                 pipe.zrem(Keys.poll_due, out_trade_no)
+            _track(pipe, new)
             return new, True
 
         return self._transaction(txn, key)
@@ -295,6 +318,15 @@ class Store:
         tick dispatches it while this poll runs; the poll sets the real next time when it ends."""
         due = self._claim_due(keys=[Keys.poll_due], args=[now, limit, now + lease_s])
         return [m.decode() if isinstance(m, bytes) else m for m in due]
+
+    def unsettled_orders(self, older_than: float, limit: int) -> list[str]:
+        """Up to `limit` unsettled orders the store has learned nothing about since `older_than` (Unix time)."""
+        found = self.redis.zrangebyscore(Keys.unsettled, "-inf", older_than, start=0, num=limit)
+        return [m.decode() if isinstance(m, bytes) else m for m in found]
+
+    def mark_checked(self, out_trade_no: str) -> None:
+        """Record that the gateway was asked about an unsettled order just now (it stays in the index)."""
+        self.redis.zadd(Keys.unsettled, {out_trade_no: time.time()}, xx=True)
 
     def waiting_trades(self) -> int:
         return int(self.redis.zcard(Keys.poll_due))

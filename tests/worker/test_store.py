@@ -151,3 +151,14 @@ def test_settling_a_refund_twice_counts_it_once(store: Store) -> None:
     for _ in range(3):
         store.update_order("T1", lambda o: refund_settled(o, "R", RefundStatus.REFUND_SUCCESS))
     assert store.get_order("T1")["refunded_amount"] == "4.00"
+
+
+def test_unsettled_orders_are_indexed_until_final_with_no_refund_in_flight(store: Store) -> None:
+    paid_order(store, "U1")  # paid: settled
+    store.submit_precreate(job("p-U2", "U2"), order("U2"), "fp")  # pending: unsettled
+    assert store.unsettled_orders(older_than=time.time() + 1, limit=10) == ["U2"]
+    store.submit_refund(job("r", "U1", "refund", out_request_no="R", refund_amount="1.00"), "fp")
+    assert sorted(store.unsettled_orders(older_than=time.time() + 1, limit=10)) == ["U1", "U2"]
+    store.update_order("U1", lambda o: refund_settled(o, "R", RefundStatus.REFUND_SUCCESS))
+    assert store.unsettled_orders(older_than=time.time() + 1, limit=10) == ["U2"]
+    assert store.unsettled_orders(older_than=0, limit=10) == []
