@@ -1,5 +1,7 @@
 """Celery settings: the service's settings mapped onto Celery's lowercase keys, and nothing else."""
 
+from kombu import Queue
+
 from worker import defaults
 from worker.settings import get_settings
 
@@ -37,15 +39,24 @@ worker_send_task_events = False
 broker_heartbeat = 0
 
 task_default_queue = "payments"
+task_queues = (Queue("payments"), Queue("polls"), Queue("webhooks"))
+"""Queues per task family, all consumed by every worker unless it is started with --queues."""
 task_routes = {
     "alipay.poll_trade": {"queue": "polls"},
     "alipay.close_trade": {"queue": "polls"},
     "alipay.dispatch_polls": {"queue": "polls"},
+    "webhooks.dispatch": {"queue": "webhooks"},
+    "webhooks.deliver": {"queue": "webhooks"},
 }
 
 beat_schedule = {
     "dispatch-due-polls": {
         "task": "alipay.dispatch_polls",
+        "schedule": _settings.poll_tick_s,
+        "options": {"expires": max(_settings.poll_tick_s * 5, 5.0)},
+    },
+    "dispatch-due-webhooks": {
+        "task": "webhooks.dispatch",
         "schedule": _settings.poll_tick_s,
         "options": {"expires": max(_settings.poll_tick_s * 5, 5.0)},
     },

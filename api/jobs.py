@@ -22,3 +22,13 @@ def get_order(out_trade_no: str) -> Response:
     if order is None:
         raise NotFound(f"No order {out_trade_no} is known here.", code="order_not_found")
     return jsonify(public(order))
+
+
+@bp.get("/orders/<out_trade_no>/events")
+def get_order_events(out_trade_no: str) -> Response:
+    """The order's webhook events, oldest first, each with its delivery state and attempts."""
+    store = current_app.config["STORE"]
+    if store.get_order(out_trade_no) is None:
+        raise NotFound(f"No order {out_trade_no} is known here.", code="order_not_found")
+    events = [{k: v for k, v in e.items() if k != "out_trade_no"} for e in store.events_of(out_trade_no)]
+    return jsonify({"out_trade_no": out_trade_no, "events": events})

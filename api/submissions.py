@@ -7,6 +7,7 @@ task cannot be queued (broker down) the job is withdrawn and the client gets a 5
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import uuid
@@ -15,9 +16,10 @@ from typing import Any
 from celery import Celery
 from flask import Response, jsonify, url_for
 
-from api.errors import ApiError, Conflict, NotFound, ServiceUnavailable
+from api.errors import ApiError, Conflict, InvalidRequest, NotFound, ServiceUnavailable
 from api.schemas import JobRequest, QrcodeRequest, RefundRequest
 from worker import defaults
+from worker.settings import Settings
 from worker.states import JobStatus, JobType, OrderStatus
 from worker.store import Conflict as StoreConflict
 from worker.store import OrderNotFound, Store
@@ -36,9 +38,11 @@ def public(record: Record) -> Record:
 
 
 class Submitter:
-    def __init__(self, store: Store, celery: Celery, max_waiters: int = defaults.MAX_WAITERS) -> None:
+    def __init__(self, store: Store, celery: Celery, settings: Settings,
+                 max_waiters: int = defaults.MAX_WAITERS) -> None:
         self.store = store
         self.celery = celery
+        self.settings = settings
         self._waiters = threading.BoundedSemaphore(max_waiters)
 
     def _new_job(self, job_type: JobType, request: dict[str, Any], out_trade_no: str | None) -> Record:
@@ -48,6 +52,9 @@ class Submitter:
                 "request": request, "result": None, "error": None, "last_error": None}
 
     def precreate(self, req: QrcodeRequest) -> Response:
+        if req.callback_url and self.settings.webhook_secret is None:
+            raise InvalidRequest("callbackUrl needs webhooks configured on the service (WEBHOOK_SECRET).",
+                                 code="webhooks_not_configured", field="callbackUrl")
         request = req.to_job_request()
         job = self._new_job(JobType.PRECREATE, request, req.out_trade_no)
         stamp = job["created_at"]
@@ -64,16 +71,21 @@ class Submitter:
             raise Conflict(exc.message, field="outTradeNo") from None
         return self._finish(job, submission.job_id, submission.created, req)
 
-    def refund(self, req: RefundRequest) -> Response:
+    def refund(self, req: RefundRequest, idempotency_key: str | None = None) -> Response:
+        """Submit a refund. Without out_request_no one is made: derived from the Idempotency-Key when there is
+        one (so a retried request reuses it), random otherwise."""
         request = req.to_job_request()
+        digest = hashlib.sha256(idempotency_key.encode()).hexdigest() if idempotency_key else None
         if not request.get("out_request_no"):
-            request["out_request_no"] = "R" + uuid.uuid4().hex
+            request["out_request_no"] = "K" + digest[:40] if digest else "R" + uuid.uuid4().hex
         job = self._new_job(JobType.REFUND, request, req.out_trade_no)
-        fingerprint = req.fingerprint() if req.out_request_no else uuid.uuid4().hex
+        fingerprint = req.fingerprint() if req.out_request_no or digest else uuid.uuid4().hex
         try:
-            submission = self.store.submit_refund(job, fingerprint)
+            submission = self.store.submit_refund(job, fingerprint, idempotency_key=digest,
+                                                  key_fingerprint=req.fingerprint())
         except StoreConflict as exc:
-            raise Conflict(exc.message, field="out_request_no") from None
+            field = "Idempotency-Key" if exc.message.startswith("Idempotency-Key") else "out_request_no"
+            raise Conflict(exc.message, field=field) from None
         except OrderNotFound:
             raise NotFound(f"No order {req.out_trade_no} is known here.", code="order_not_found",
                            field="out_trade_no") from None

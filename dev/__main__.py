@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from dev.keys import ensure_dev_keys
+from dev.keys import ensure_dev_keys, ensure_webhook_secret
 from dev.redis import DEFAULT_PORT as REDIS_PORT
 from dev.redis import redis_command, wait_for_redis
 from worker.settings import DEV_APP_ID, ROOT, VAR, ConfigError, Settings
@@ -97,6 +97,8 @@ def main() -> int:
     env.setdefault("ALIPAY_APP_ID", DEV_APP_ID)
     env.setdefault("ALIPAY_APP_PRIVATE_KEY_FILE", str(keys / "app_private_key.pem"))
     env.setdefault("ALIPAY_PUBLIC_KEY_FILE", str(keys / "alipay_public_key.pem"))
+    if not env.get("WEBHOOK_SECRET"):
+        env["WEBHOOK_SECRET"] = ensure_webhook_secret(keys)
     embedded_redis = not env.get("REDIS_URL")
     if embedded_redis:
         redis_port = int(env.get("EMBEDDED_REDIS_PORT") or REDIS_PORT)
@@ -132,7 +134,7 @@ def main() -> int:
         web = launcher.start("web", [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"),
                                      "--bind", f"127.0.0.1:{port}", "api:create_app()"], env)
         launcher.start("worker", [str(BIN / "celery"), "-A", "worker.celery_app", "worker", "--loglevel", "INFO",
-                                  "--queues", "payments,polls", "--hostname", "worker@%h"], env)
+                                  "--hostname", "worker@%h"], env)
         launcher.start("beat", [str(BIN / "celery"), "-A", "worker.celery_app", "beat", "--loglevel", "INFO",
                                 "--schedule", str(VAR / "celerybeat-schedule")], env)
         _wait_http(f"http://127.0.0.1:{port}/healthz", web)

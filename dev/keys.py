@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import secrets
 from pathlib import Path
 
 from worker.alipay.signing import generate_private_key, pem_private, pem_public
@@ -21,3 +23,12 @@ def ensure_dev_keys(directory: Path) -> Path:
         private.chmod(0o600)
         (directory / f"{role}_public_key.pem").write_text(pem_public(key.public_key()))
     return directory
+
+
+def ensure_webhook_secret(directory: Path) -> str:
+    """A development WEBHOOK_SECRET (Standard Webhooks form), made once and kept in var/keys/webhook_secret."""
+    path = directory / "webhook_secret"
+    if not path.exists():
+        path.write_text("whsec_" + base64.b64encode(secrets.token_bytes(24)).decode() + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -61,3 +61,24 @@ MAX_REQUEST_BYTES = 1024 * 1024
 
 WORKER_CONCURRENCY = 8
 """Worker processes per Celery worker (env `WORKER_CONCURRENCY`): gateway calls wait on the network."""
+
+EVENT_RETENTION_S = 30 * 24 * 3600
+"""Seconds an order's webhook events and their delivery attempts are kept."""
+
+WEBHOOK_RETRY_S = (5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0)
+"""Seconds between delivery attempts of a webhook event, the last repeating (env `WEBHOOK_RETRY_S`)."""
+
+WEBHOOK_RETRY_FOR_S = 26 * 3600
+"""Seconds after its creation that an event's delivery is still retried (env `WEBHOOK_RETRY_FOR_S`)."""
+
+WEBHOOK_TIMEOUT_S = (3.0, 10.0)
+"""Connect and read timeouts of one webhook delivery, seconds."""
+
+WEBHOOK_LEASE_S = 120.0
+"""Seconds a dispatched delivery owns its order's events; a delivery lost with its worker is tried again."""
+
+MAX_DELIVERY_ATTEMPTS_KEPT = 50
+"""Delivery attempts recorded per event (the most recent ones)."""
+
+IDEMPOTENCY_KEY_S = 48 * 3600
+"""Seconds an Idempotency-Key sent with /refund is remembered."""

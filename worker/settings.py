@@ -5,6 +5,8 @@ A bad value stops the process with one line naming the variable (`ConfigError`),
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -65,6 +67,21 @@ def _number(env: Mapping[str, str], name: str, default: float, minimum: float = 
     return value
 
 
+def _webhook_secret(env: Mapping[str, str]) -> bytes | None:
+    """Standard Webhooks' secret form: `whsec_` (optional) then base64 of at least 16 random bytes."""
+    raw = env.get("WEBHOOK_SECRET")
+    if not raw:
+        return None
+    body = raw.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) < 16:
+        raise ConfigError("WEBHOOK_SECRET", "must be whsec_ followed by the base64 of at least 16 random bytes")
+    return key
+
+
 def _intervals(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tuple[float, ...]:
     raw = env.get(name)
     if not raw:
@@ -100,6 +117,9 @@ class Settings:
     connect_timeout_s: float
     read_timeout_s: float
     worker_concurrency: int
+    webhook_secret: bytes | None = field(repr=False)
+    webhook_retry_s: tuple[float, ...]
+    webhook_retry_for_s: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -153,6 +173,9 @@ class Settings:
             connect_timeout_s=_number(env, "ALIPAY_CONNECT_TIMEOUT_S", defaults.HTTP_CONNECT_TIMEOUT_S, 0.01),
             read_timeout_s=_number(env, "ALIPAY_READ_TIMEOUT_S", defaults.HTTP_READ_TIMEOUT_S, 0.01),
             worker_concurrency=int(_number(env, "WORKER_CONCURRENCY", defaults.WORKER_CONCURRENCY, 1)),
+            webhook_secret=_webhook_secret(env),
+            webhook_retry_s=_intervals(env, "WEBHOOK_RETRY_S", defaults.WEBHOOK_RETRY_S),
+            webhook_retry_for_s=_number(env, "WEBHOOK_RETRY_FOR_S", defaults.WEBHOOK_RETRY_FOR_S, 1),
         )
 
 

@@ -17,6 +17,7 @@ from typing import Any, TypeVar, cast
 import redis
 
 from worker import defaults
+from worker.events import EventType, new_event, order_events
 from worker.states import JobStatus, JobType, OrderStatus, RefundStatus
 from worker.transitions import Record, TransitionRefused, refund_reserved
 
@@ -43,6 +44,11 @@ class Keys:
         return f"{cls.prefix}:idem:refund:{out_trade_no}:{out_request_no}"
 
     @classmethod
+    def idempotency_key(cls, digest: str) -> str:
+        """A client's Idempotency-Key, by its SHA-256 (keys are the client's own text, of any shape)."""
+        return f"{cls.prefix}:idem:key:{digest}"
+
+    @classmethod
     def job_done_channel(cls, job_id: str) -> str:
         return f"{cls.prefix}:job-done:{job_id}"
 
@@ -52,6 +58,18 @@ class Keys:
 
     poll_due = "alipay:poll:due"
     """Sorted set: out_trade_no scored by the Unix time its next query is due."""
+
+    webhooks_due = "alipay:webhooks:due"
+    """Sorted set: out_trade_no of orders with webhook events to deliver, scored by when to try next."""
+
+    @classmethod
+    def event(cls, event_id: str) -> str:
+        return f"{cls.prefix}:event:{event_id}"
+
+    @classmethod
+    def order_events(cls, out_trade_no: str) -> str:
+        """List of the order's event ids, oldest first."""
+        return f"{cls.prefix}:events:{out_trade_no}"
 
     unsettled = "alipay:orders:unsettled"
     """Sorted set: out_trade_no of every order still open or with a refund in flight, scored by the Unix time
@@ -95,6 +113,11 @@ def _dump(record: Record) -> str:
 
 def _load(raw: bytes | str | None) -> Record | None:
     return None if raw is None else json.loads(raw)
+
+
+def _names(items: Any) -> list[str]:
+    """Redis replies (bytes or str) as a list of str."""
+    return [m.decode() if isinstance(m, bytes) else str(m) for m in items]
 
 
 def is_unsettled(order: Record) -> bool:
@@ -171,17 +194,26 @@ class Store:
 
         return self._transaction(txn, identity, order_key)
 
-    def submit_refund(self, job: Record, fingerprint: str) -> Submission:
+    def submit_refund(self, job: Record, fingerprint: str, *, idempotency_key: str | None = None,
+                      key_fingerprint: str | None = None) -> Submission:
         """Create a refund job and reserve its amount on the order, atomically, or return the existing job.
 
-        Raises Conflict (other parameters for the same out_request_no), OrderNotFound, or TransitionRefused
-        (order not paid, or refunded + in flight + this refund would exceed the total).
+        With an `idempotency_key` (the SHA-256 of the client's Idempotency-Key header) the same key and the
+        same `key_fingerprint` return the same job for IDEMPOTENCY_KEY_S; the same key with other parameters
+        is a Conflict. Raises Conflict (other parameters for the same out_request_no), OrderNotFound, or
+        TransitionRefused (order not paid, or refunded + in flight + this refund would exceed the total).
         """
         request = job["request"]
         otn, orn = job["out_trade_no"], request["out_request_no"]
         identity, order_key = Keys.refund_identity(otn, orn), Keys.order(otn)
+        key_key = Keys.idempotency_key(idempotency_key) if idempotency_key else None
+        watched = [identity, order_key] + ([key_key] if key_key else [])
 
         def txn(pipe: redis.client.Pipeline) -> Submission:
+            if key_key is not None:
+                by_key = pipe.get(key_key)
+                if by_key is not None:
+                    return self._same_or_conflict(by_key, key_fingerprint or "", "Idempotency-Key")
             existing = pipe.get(identity)
             if existing is not None:
                 return self._same_or_conflict(existing, fingerprint, f"out_request_no {orn}")
@@ -195,9 +227,11 @@ class Store:
             pipe.set(Keys.job(job["job_id"]), _dump(job), ex=self.job_ttl_s)
             pipe.set(order_key, _dump(updated), ex=self._order_ex())
             _track(pipe, updated)
+            if key_key is not None:
+                pipe.set(key_key, f"{job['job_id']} {key_fingerprint}", ex=defaults.IDEMPOTENCY_KEY_S)
             return Submission(job["job_id"], created=True)
 
-        return self._transaction(txn, identity, order_key)
+        return self._transaction(txn, *watched)
 
     def submit_job(self, job: Record) -> Submission:
         """Create a job that has no identity of its own (a refund query: asking twice is harmless)."""
@@ -282,9 +316,44 @@ class Store:
             if not OrderStatus(new["status"]).open:
                 pipe.zrem(Keys.poll_due, out_trade_no)
             _track(pipe, new)
+            if new.get("callback_url"):
+                self._emit(pipe, new, order_events(order, new))
             return new, True
 
         return self._transaction(txn, key)
+
+    def _emit(self, pipe: redis.client.Pipeline, order: Record, types: list[EventType]) -> None:
+        """Record the order's new events and put the order on the delivery schedule (inside MULTI)."""
+        otn = order["out_trade_no"]
+        for event_type in types:
+            event = dict(new_event(event_type, order), out_trade_no=otn, callback_url=order["callback_url"],
+                         delivery="pending", attempts=[])
+            pipe.set(Keys.event(event["id"]), _dump(event), ex=defaults.EVENT_RETENTION_S)
+            pipe.rpush(Keys.order_events(otn), event["id"])
+            pipe.expire(Keys.order_events(otn), defaults.EVENT_RETENTION_S)
+        if types:
+            pipe.zadd(Keys.webhooks_due, {otn: time.time()}, nx=True)
+
+    def events_of(self, out_trade_no: str) -> list[Record]:
+        """The order's webhook events, oldest first, with their delivery attempts."""
+        ids = _names(self.redis.lrange(Keys.order_events(out_trade_no), 0, -1))
+        if not ids:
+            return []
+        raws = self.redis.mget([Keys.event(i) for i in ids])
+        return [e for e in (_load(raw) for raw in raws) if e is not None]
+
+    def save_event(self, event: Record) -> None:
+        self.redis.set(Keys.event(event["id"]), _dump(event), ex=defaults.EVENT_RETENTION_S)
+
+    def schedule_delivery(self, out_trade_no: str, due: float) -> None:
+        self.redis.zadd(Keys.webhooks_due, {out_trade_no: due})
+
+    def delivered_all(self, out_trade_no: str) -> None:
+        self.redis.zrem(Keys.webhooks_due, out_trade_no)
+
+    def claim_due_deliveries(self, now: float, limit: int, lease_s: float) -> list[str]:
+        due = self._claim_due(keys=[Keys.webhooks_due], args=[now, limit, now + lease_s])
+        return _names(due)
 
     def wait_finished(self, job_id: str, timeout: float) -> Record | None:
         """Block up to `timeout` seconds for the job to end (pub/sub, no busy loop); returns the job."""
@@ -317,12 +386,12 @@ class Store:
         """Take up to `limit` trades whose poll is due, pushing each one `lease_s` ahead so that no other
         tick dispatches it while this poll runs; the poll sets the real next time when it ends."""
         due = self._claim_due(keys=[Keys.poll_due], args=[now, limit, now + lease_s])
-        return [m.decode() if isinstance(m, bytes) else m for m in due]
+        return _names(due)
 
     def unsettled_orders(self, older_than: float, limit: int) -> list[str]:
         """Up to `limit` unsettled orders the store has learned nothing about since `older_than` (Unix time)."""
         found = self.redis.zrangebyscore(Keys.unsettled, "-inf", older_than, start=0, num=limit)
-        return [m.decode() if isinstance(m, bytes) else m for m in found]
+        return _names(found)
 
     def mark_checked(self, out_trade_no: str) -> None:
         """Record that the gateway was asked about an unsettled order just now (it stays in the index)."""

@@ -21,6 +21,7 @@ from tests.conftest import KeySet, free_port
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 APP_ID = "2021000000000042"
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 FAST = {
     "POLL_INTERVALS_S": "0.3,0.5,1",
@@ -32,6 +33,8 @@ FAST = {
     "WORKER_CONCURRENCY": "4",
     "WEB_CONCURRENCY": "1",
     "WEB_THREADS": "32",
+    "WEBHOOK_RETRY_S": "0.2,0.4,0.8",
+    "WEBHOOK_SECRET": WEBHOOK_SECRET,
 }
 
 
@@ -105,7 +108,7 @@ class Stack:
 
     def start_worker(self, name: str = "worker", **env: str) -> subprocess.Popen[bytes]:
         return self._spawn(name, [str(BIN / "celery"), "-A", "worker.celery_app", "worker", "--loglevel", "INFO",
-                                  "--queues", "payments,polls", "--hostname", f"{name}-{uuid.uuid4().hex[:6]}@%h",
+                                  "--hostname", f"{name}-{uuid.uuid4().hex[:6]}@%h",
                                   "--without-gossip", "--without-mingle"], {**self.env, **env})
 
     def start_beat(self) -> None:

@@ -175,3 +175,24 @@ def test_a_business_refusal_ends_the_job_failed_with_alipays_codes(stack: Stack)
     assert job["error"]["code"] == "40004" and job["error"]["sub_code"] == "ACQ.CONTEXT_INCONSISTENT"
     assert job["error"]["sub_msg"]
     assert eventually(lambda: stack.order(other)["status"] == "FAILED")
+
+
+def test_idempotency_key_returns_the_same_refund_and_other_parameters_conflict(stack: Stack) -> None:
+    otn = stack.paid_order("10.00")
+    key = {"Idempotency-Key": "refund-" + uuid.uuid4().hex}
+    first = stack.call("POST", "/refund", data=dict(refund_amount="1.00", out_trade_no=otn, refund_reason="r"),
+                       headers=key)
+    again = stack.call("POST", "/refund", data=dict(refund_amount="1.00", out_trade_no=otn, refund_reason="r"),
+                       headers=key)
+    assert first.status_code == 202 and again.status_code == 202
+    assert again.json()["job_id"] == first.json()["job_id"]
+    assert again.json()["out_request_no"] == first.json()["out_request_no"]
+    other = stack.call("POST", "/refund", data=dict(refund_amount="2.00", out_trade_no=otn, refund_reason="r"),
+                       headers=key)
+    assert other.status_code == 409 and other.json()["error"]["field"] == "Idempotency-Key"
+    stack.job(first.json()["job_id"])
+    assert len(stack.calls(otn, "alipay.trade.refund")) == 1
+    assert stack.order(otn)["refunded_amount"] == "1.00"
+    bad = stack.call("POST", "/refund", data=dict(refund_amount="1.00", out_trade_no=otn, refund_reason="r"),
+                     headers={"Idempotency-Key": "x" * 256})
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "Idempotency-Key"
