@@ -55,6 +55,11 @@ beat_schedule = {
         "schedule": _settings.poll_tick_s,
         "options": {"expires": max(_settings.poll_tick_s * 5, 5.0)},
     },
+    "requeue-stale-jobs": {
+        "task": "alipay.requeue_stale_jobs",
+        "schedule": max(1.0, min(defaults.JANITOR_EVERY_S, _settings.stale_job_s / 2)),
+        "options": {"expires": defaults.JANITOR_EVERY_S},
+    },
     "dispatch-due-webhooks": {
         "task": "webhooks.dispatch",
         "schedule": _settings.poll_tick_s,

@@ -29,7 +29,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     if app.config.get("STORE") is None:
         from worker.store import Store
 
-        app.config["STORE"] = Store.from_url(settings.redis_url, job_ttl_s=settings.job_retention_s,
+        app.config["STORE"] = Store.from_url(settings.redis_url, outage_s=defaults.API_REDIS_OUTAGE_S,
+                                             job_ttl_s=settings.job_retention_s,
                                              order_ttl_s=settings.order_retention_s)
     if app.config.get("CELERY") is None:
         from worker.celery_app import app as celery

@@ -20,15 +20,13 @@ from api.errors import ApiError, Conflict, InvalidRequest, NotFound, ServiceUnav
 from api.schemas import JobRequest, QrcodeRequest, RefundRequest
 from worker import defaults
 from worker.settings import Settings
-from worker.states import JobStatus, JobType, OrderStatus
+from worker.states import TASK_FOR_JOB, JobStatus, JobType, OrderStatus
 from worker.store import Conflict as StoreConflict
 from worker.store import OrderNotFound, Store
 from worker.transitions import Record, TransitionRefused, now_iso
 
 log = logging.getLogger(__name__)
 
-TASKS = {JobType.PRECREATE: "alipay.precreate", JobType.REFUND: "alipay.refund",
-         JobType.REFUND_QUERY: "alipay.refund_query"}
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 
@@ -126,7 +124,7 @@ class Submitter:
 
     def _enqueue(self, job: Record) -> None:
         try:
-            self.celery.send_task(TASKS[JobType(job["type"])], args=[job["job_id"]], retry=True,
+            self.celery.send_task(TASK_FOR_JOB[JobType(job["type"])], args=[job["job_id"]], retry=True,
                                   retry_policy=_PUBLISH_RETRY)
         except Exception as exc:  # noqa: BLE001 - any failure to publish means the job must not stay
             log.warning("could not queue job %s (%s); withdrawn", job["job_id"], type(exc).__name__)

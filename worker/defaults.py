@@ -82,3 +82,16 @@ MAX_DELIVERY_ATTEMPTS_KEPT = 50
 
 IDEMPOTENCY_KEY_S = 48 * 3600
 """Seconds an Idempotency-Key sent with /refund is remembered."""
+
+WORKER_REDIS_OUTAGE_S = 30.0
+"""Seconds a worker keeps reconnecting to Redis before a store write fails (rides out a Redis restart)."""
+
+API_REDIS_OUTAGE_S = 1.0
+"""Seconds the API keeps reconnecting to Redis before it answers 503."""
+
+STALE_JOB_S = 15 * 60
+"""Seconds an unfinished job may go unchanged before its task is queued again (env `STALE_JOB_S`): the safety
+net for a task lost with its worker while the broker could not take it back. Tasks are idempotent."""
+
+JANITOR_EVERY_S = 60.0
+"""Seconds between two looks for stale jobs."""

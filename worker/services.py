@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from worker import defaults
 from worker.alipay.client import AlipayClient
 from worker.settings import get_settings
 from worker.store import Store
@@ -12,8 +13,8 @@ from worker.store import Store
 @lru_cache(maxsize=1)
 def store() -> Store:
     settings = get_settings()
-    return Store.from_url(settings.redis_url, job_ttl_s=settings.job_retention_s,
-                          order_ttl_s=settings.order_retention_s)
+    return Store.from_url(settings.redis_url, outage_s=defaults.WORKER_REDIS_OUTAGE_S,
+                          job_ttl_s=settings.job_retention_s, order_ttl_s=settings.order_retention_s)
 
 
 @lru_cache(maxsize=1)

@@ -120,6 +120,7 @@ class Settings:
     webhook_secret: bytes | None = field(repr=False)
     webhook_retry_s: tuple[float, ...]
     webhook_retry_for_s: float
+    stale_job_s: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -176,6 +177,7 @@ class Settings:
             webhook_secret=_webhook_secret(env),
             webhook_retry_s=_intervals(env, "WEBHOOK_RETRY_S", defaults.WEBHOOK_RETRY_S),
             webhook_retry_for_s=_number(env, "WEBHOOK_RETRY_FOR_S", defaults.WEBHOOK_RETRY_FOR_S, 1),
+            stale_job_s=_number(env, "STALE_JOB_S", defaults.STALE_JOB_S, 1),
         )
 
 

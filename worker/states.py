@@ -23,6 +23,11 @@ class JobType(StrEnum):
     REFUND_QUERY = "refund_query"
 
 
+TASK_FOR_JOB = {JobType.PRECREATE: "alipay.precreate", JobType.REFUND: "alipay.refund",
+                JobType.REFUND_QUERY: "alipay.refund_query"}
+"""The (stable) Celery task name that runs each type of job."""
+
+
 class OrderStatus(StrEnum):
     PENDING = "PENDING"
     """Precreate asked for; the trade does not exist at Alipay until the buyer scans."""

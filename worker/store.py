@@ -15,6 +15,8 @@ from decimal import Decimal
 from typing import Any, TypeVar, cast
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from worker import defaults
 from worker.events import EventType, new_event, order_events
@@ -70,6 +72,9 @@ class Keys:
     def order_events(cls, out_trade_no: str) -> str:
         """List of the order's event ids, oldest first."""
         return f"{cls.prefix}:events:{out_trade_no}"
+
+    active_jobs = "alipay:jobs:active"
+    """Sorted set: ids of jobs not yet finished, scored by the Unix time of their last change."""
 
     unsettled = "alipay:orders:unsettled"
     """Sorted set: out_trade_no of every order still open or with a refund in flight, scored by the Unix time
@@ -147,9 +152,16 @@ class Store:
         return cast(T, self.redis.transaction(body, *keys, value_from_callable=True))  # type: ignore[arg-type]
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> Store:
-        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30,
-                                      retry_on_timeout=True)
+    def from_url(cls, url: str, *, outage_s: float = 1.0, **kwargs: Any) -> Store:
+        """A store on its own connection pool that rides out a Redis outage (a restart) of about `outage_s`
+        seconds by reconnecting with back-off: the API keeps it short and answers 503, workers keep it long so
+        that a task in flight finishes instead of failing."""
+        retries = max(1, int(outage_s / 0.5) + 3)
+        client = redis.Redis.from_url(
+            url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
+            retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
+        )
         return cls(client, **kwargs)
 
     # --- reading ------------------------------------------------------------------------------------------
@@ -188,6 +200,7 @@ class Store:
             pipe.multi()
             pipe.set(identity, f"{job['job_id']} {fingerprint}", ex=self._identity_ex())
             pipe.set(Keys.job(job["job_id"]), _dump(job), ex=self.job_ttl_s)
+            pipe.zadd(Keys.active_jobs, {job["job_id"]: time.time()})
             pipe.set(order_key, _dump(order), ex=self._order_ex())
             _track(pipe, order)
             return Submission(job["job_id"], created=True)
@@ -225,6 +238,7 @@ class Store:
             pipe.multi()
             pipe.set(identity, f"{job['job_id']} {fingerprint}", ex=self._identity_ex())
             pipe.set(Keys.job(job["job_id"]), _dump(job), ex=self.job_ttl_s)
+            pipe.zadd(Keys.active_jobs, {job["job_id"]: time.time()})
             pipe.set(order_key, _dump(updated), ex=self._order_ex())
             _track(pipe, updated)
             if key_key is not None:
@@ -235,7 +249,10 @@ class Store:
 
     def submit_job(self, job: Record) -> Submission:
         """Create a job that has no identity of its own (a refund query: asking twice is harmless)."""
-        self.redis.set(Keys.job(job["job_id"]), _dump(job), ex=self.job_ttl_s)
+        with self.redis.pipeline() as pipe:
+            pipe.set(Keys.job(job["job_id"]), _dump(job), ex=self.job_ttl_s)
+            pipe.zadd(Keys.active_jobs, {job["job_id"]: time.time()})
+            pipe.execute()
         return Submission(job["job_id"], created=True)
 
     @staticmethod
@@ -259,6 +276,7 @@ class Store:
             identity = Keys.refund_identity(otn, job["request"]["out_request_no"])
         else:
             self.redis.delete(job_key)
+            self.redis.zrem(Keys.active_jobs, job["job_id"])
             return
 
         def txn(pipe: redis.client.Pipeline) -> None:
@@ -268,6 +286,7 @@ class Store:
             order = _load(pipe.get(order_key))
             pipe.multi()
             pipe.delete(job_key, identity)
+            pipe.zrem(Keys.active_jobs, job["job_id"])
             if job["type"] == JobType.PRECREATE:
                 if order is not None and order.get("job_id") == job["job_id"] and not order.get("qr_code"):
                     pipe.delete(order_key)
@@ -295,7 +314,10 @@ class Store:
             pipe.multi()
             pipe.set(key, _dump(new), ex=self.job_ttl_s)
             if JobStatus(new["status"]).final:
+                pipe.zrem(Keys.active_jobs, job_id)
                 pipe.publish(Keys.job_done_channel(job_id), new["status"])
+            else:
+                pipe.zadd(Keys.active_jobs, {job_id: time.time()})
             return new
 
         return self._transaction(txn, key)
@@ -387,6 +409,17 @@ class Store:
         tick dispatches it while this poll runs; the poll sets the real next time when it ends."""
         due = self._claim_due(keys=[Keys.poll_due], args=[now, limit, now + lease_s])
         return _names(due)
+
+    def stale_jobs(self, older_than: float, limit: int) -> list[str]:
+        """Unfinished jobs unchanged since `older_than` (Unix time): their task was lost (a worker died while
+        the broker was unreachable, say). Each one returned is stamped now, so it is handed out once a period."""
+        ids = _names(self.redis.zrangebyscore(Keys.active_jobs, "-inf", older_than, start=0, num=limit))
+        if ids:
+            self.redis.zadd(Keys.active_jobs, dict.fromkeys(ids, time.time()), xx=True)
+        return ids
+
+    def forget_active(self, job_id: str) -> None:
+        self.redis.zrem(Keys.active_jobs, job_id)
 
     def unsettled_orders(self, older_than: float, limit: int) -> list[str]:
         """Up to `limit` unsettled orders the store has learned nothing about since `older_than` (Unix time)."""

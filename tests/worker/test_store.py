@@ -162,3 +162,13 @@ def test_unsettled_orders_are_indexed_until_final_with_no_refund_in_flight(store
     store.update_order("U1", lambda o: refund_settled(o, "R", RefundStatus.REFUND_SUCCESS))
     assert store.unsettled_orders(older_than=time.time() + 1, limit=10) == ["U2"]
     assert store.unsettled_orders(older_than=0, limit=10) == []
+
+
+def test_unfinished_jobs_go_stale_once_per_period_and_finished_ones_never(store: Store) -> None:
+    store.submit_precreate(job("a", "S1"), order("S1"), "fp")
+    store.submit_precreate(job("b", "S2"), order("S2"), "fp")
+    store.update_job("b", lambda j: job_finished(job_started(j), JobStatus.SUCCEEDED, result={}))
+    assert store.stale_jobs(older_than=time.time() + 1, limit=10) == ["a"]
+    assert store.stale_jobs(older_than=time.time() - 1, limit=10) == []  # stamped when handed out
+    store.update_job("a", job_started)
+    assert store.stale_jobs(older_than=time.time() + 1, limit=10) == ["a"]
