@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -17,7 +18,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def stack(redis_server, keys, tmp_path_factory) -> Iterator[Stack]:
-    s = Stack(f"redis://127.0.0.1:{redis_server.port}/1", keys, tmp_path_factory.mktemp("stack"))
+    broker = os.environ.get("TEST_BROKER_URL")  # set by tests/rabbitmq_variant.py
+    s = Stack(f"redis://127.0.0.1:{redis_server.port}/1", keys, tmp_path_factory.mktemp("stack"),
+              extra_env={"CELERY_BROKER_URL": broker} if broker else {})
     try:
         s.start_sandbox()
         s.start_api()

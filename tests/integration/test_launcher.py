@@ -9,10 +9,13 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
 import requests
 
 from tests.conftest import free_port
 from tests.integration.stack import ROOT, eventually
+
+pytestmark = pytest.mark.redis_broker
 
 
 def processes_with(marker: str) -> list[int]:

@@ -17,6 +17,8 @@ from tests.conftest import RedisServer, free_port
 from tests.integration.stack import Stack, eventually
 from worker.store import Keys, Store
 
+pytestmark = pytest.mark.redis_broker
+
 
 def redis_at(tmp_path_factory: pytest.TempPathFactory, name: str) -> RedisServer:
     port, data = free_port(), tmp_path_factory.mktemp(name)
