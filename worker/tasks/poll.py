@@ -59,6 +59,16 @@ def dispatch_polls() -> int:
     return len(due)
 
 
+def _open_order(out_trade_no: str) -> Record | None:
+    """The order if it still waits for the buyer; otherwise it leaves the poll schedule and None is returned."""
+    store = services.store()
+    order = store.get_order(out_trade_no)
+    if order is None or not OrderStatus(order["status"]).open:
+        store.unschedule_poll(out_trade_no)
+        return None
+    return order
+
+
 def _payment_fields(answer: dict[str, Any]) -> dict[str, Any]:
     fields = dict(answer)
     if answer.get("send_pay_date") and not answer.get("gmt_payment"):
@@ -71,9 +81,8 @@ def poll_trade(out_trade_no: str) -> None:
     """Query the trade once and record what Alipay says; then schedule the next query, or hand the trade to
     `close_trade` when its deadline has passed. `ACQ.TRADE_NOT_EXIST` means the buyer has not scanned yet."""
     store = services.store()
-    order = store.get_order(out_trade_no)
-    if order is None or not OrderStatus(order["status"]).open:
-        store.unschedule_poll(out_trade_no)
+    order = _open_order(out_trade_no)
+    if order is None:
         return
     now = time.time()
     state_known = True
@@ -108,9 +117,7 @@ def close_trade(out_trade_no: str, state_known: bool = True) -> None:
     payment always wins. Gateway failures put the trade back on the schedule for another try.
     """
     store = services.store()
-    order = store.get_order(out_trade_no)
-    if order is None or not OrderStatus(order["status"]).open:
-        store.unschedule_poll(out_trade_no)
+    if _open_order(out_trade_no) is None:
         return
     client = services.alipay()
     try:
