@@ -35,5 +35,10 @@ test: $(DEV_STAMP) lint browser
 browser:
 	@command -v chromium >/dev/null || (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) || echo "no chromium: browser test will skip"
 
+# The benchmark (README "Performance"): QUICK=1 for a short run, PROFILE=1 adds a round under py-spy,
+# BENCH_ARGS passes more options (`.venv/bin/python -m bench --help`).
+bench: $(DEV_STAMP)
+	$(BIN)/python -m bench $(if $(filter-out 0,$(QUICK)),--quick) $(if $(filter-out 0,$(PROFILE)),--profile) $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var

@@ -45,6 +45,8 @@ task_routes = {
     "alipay.poll_trade": {"queue": "polls"},
     "alipay.close_trade": {"queue": "polls"},
     "alipay.dispatch_polls": {"queue": "polls"},
+    "alipay.reconcile_sweep": {"queue": "polls"},
+    "alipay.reconcile_bill": {"queue": "polls"},
     "webhooks.dispatch": {"queue": "webhooks"},
     "webhooks.deliver": {"queue": "webhooks"},
 }
@@ -64,6 +66,18 @@ beat_schedule = {
         "task": "webhooks.dispatch",
         "schedule": _settings.poll_tick_s,
         "options": {"expires": max(_settings.poll_tick_s * 5, 5.0)},
+    },
+    "reconcile-sweep": {
+        "task": "alipay.reconcile_sweep",
+        "schedule": _settings.reconcile_sweep_s,
+        "options": {"expires": _settings.reconcile_sweep_s},
+    },
+    # The daily bill run is a frequent tick, not a crontab: beat's clock is UTC, Alipay's day is Beijing's, and
+    # a tick also catches up after beat was down at RECONCILE_AT and retries a bill that was not ready yet.
+    "reconcile-daily-bill": {
+        "task": "alipay.reconcile_bill",
+        "schedule": defaults.RECONCILE_BILL_TICK_S,
+        "options": {"expires": defaults.RECONCILE_BILL_TICK_S},
     },
 }
 

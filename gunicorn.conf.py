@@ -2,6 +2,9 @@
 
 import os
 
+# Underscored: gunicorn reads every public global of this file as a setting.
+from worker import logging_json as _logging_json
+
 bind = f"127.0.0.1:{os.environ.get('PORT', '10086')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
@@ -9,3 +12,14 @@ threads = int(os.environ.get("WEB_THREADS", "64"))
 timeout = 60
 graceful_timeout = 10
 accesslog = "-"
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+logconfig_dict = _logging_json.gunicorn_logconfig()
+"""Error log, access log and the app's own loggers as JSON lines on stderr (worker/logging_json.py)."""
+
+
+def child_exit(server, worker):
+    """A worker process ended: drop its live samples from the shared metrics directory (worker/metrics.py)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

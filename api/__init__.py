@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the app. `overrides` may carry `SETTINGS` (a Settings), `STORE` and `CELERY` (for tests)."""
-    from api import auth, cashier, health, jobs, notify, payments, refunds
+    from api import auth, cashier, health, jobs, metrics, notify, openapi, payments, reconciliations, refunds
     from api.errors import register_error_handlers
     from api.submissions import Submitter
 
@@ -39,7 +39,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.extensions["submitter"] = Submitter(app.config["STORE"], app.config["CELERY"], settings)
     register_error_handlers(app)
     auth.install(app)
-    for blueprint in (payments.bp, refunds.bp, jobs.bp, cashier.bp, notify.bp, health.bp):
+    for blueprint in (payments.bp, refunds.bp, jobs.bp, cashier.bp, notify.bp, health.bp, openapi.bp,
+                      reconciliations.bp, metrics.bp):
         app.register_blueprint(blueprint)
     if not settings.api_keys:
         log.warning("API_KEYS is not set: the client API is open to anyone who can reach it")

@@ -1,7 +1,7 @@
 """API keys: when API_KEYS is set, every client endpoint needs `Authorization: Bearer <key>`.
 
-Alipay's notifications, the health checks, and what the buyer sees (cashier page, QR image) stay open. Keys
-are compared in constant time and never logged.
+Alipay's notifications, the health checks, the OpenAPI document and what the buyer sees (cashier page, QR image)
+stay open. Keys are compared in constant time and never logged.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from flask import Flask, current_app, request
 
 from api.errors import Unauthorized
 
-OPEN_ENDPOINTS = frozenset({"notify.notify", "health.healthz", "health.readyz", "static"})
+OPEN_ENDPOINTS = frozenset({"notify.notify", "health.healthz", "health.readyz", "openapi.openapi_json", "static"})
 
 
-def _open_endpoints(app: Flask) -> frozenset[str]:
+def open_endpoints_of(app: Flask) -> frozenset[str]:
     try:
         from api.cashier import OPEN_ENDPOINTS as CASHIER
     except ImportError:
@@ -35,7 +35,7 @@ def install(app: Flask) -> None:
     keys = app.config["SETTINGS"].api_keys
     if not keys:
         return
-    open_endpoints = _open_endpoints(app)
+    open_endpoints = open_endpoints_of(app)
 
     @app.before_request
     def _require_key() -> None:

@@ -18,7 +18,7 @@ from flask import Response, jsonify, url_for
 
 from api.errors import ApiError, Conflict, InvalidRequest, NotFound, ServiceUnavailable
 from api.schemas import JobRequest, QrcodeRequest, RefundRequest
-from worker import defaults
+from worker import defaults, metrics
 from worker.settings import Settings
 from worker.states import TASK_FOR_JOB, JobStatus, JobType, OrderStatus
 from worker.store import Conflict as StoreConflict
@@ -102,6 +102,7 @@ class Submitter:
                 extra: dict[str, Any] | None = None) -> Response:
         if created:
             self._enqueue(job)
+            metrics.job_submitted(job["type"])
         wait = getattr(req, "wait", None)
         current: Record | None = None
         if wait:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -73,6 +74,29 @@ class Launcher:
         return 0
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, under another user
+    return True
+
+
+def fresh_metrics_dir(base: Path) -> Path:
+    """An empty PROMETHEUS_MULTIPROC_DIR for this run, `base/<launcher pid>`, shared by the API, the worker and
+    their children; the directories of earlier runs that are gone are removed."""
+    base.mkdir(parents=True, exist_ok=True)
+    for old in base.iterdir():
+        if old.name.isdigit() and not _alive(int(old.name)):
+            shutil.rmtree(old, ignore_errors=True)
+    fresh = base / str(os.getpid())
+    shutil.rmtree(fresh, ignore_errors=True)
+    fresh.mkdir()
+    return fresh
+
+
 def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     import urllib.request
 
@@ -91,6 +115,8 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -
 def main() -> int:
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
+    if not env.get("PROMETHEUS_MULTIPROC_DIR"):
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_dir(VAR / "metrics"))
     keys = ensure_dev_keys(VAR / "keys")
     port = env.setdefault("PORT", "10086")
     sandbox_port = env.setdefault("SANDBOX_PORT", "10087")

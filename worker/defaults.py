@@ -95,3 +95,45 @@ net for a task lost with its worker while the broker could not take it back. Tas
 
 JANITOR_EVERY_S = 60.0
 """Seconds between two looks for stale jobs."""
+
+RECONCILE_SWEEP_S = 60.0
+"""Seconds between two reconciliation sweeps of unsettled orders (env `RECONCILE_SWEEP_S`)."""
+
+RECONCILE_AFTER_S = 300.0
+"""Seconds an unsettled order goes without news before a sweep asks the gateway about it (env
+`RECONCILE_AFTER_S`); also how long after our own deadline close the close is confirmed."""
+
+RECONCILE_BATCH = 200
+"""Most orders one sweep checks (env `RECONCILE_BATCH`); the rest wait for the next sweep, oldest first."""
+
+RECONCILE_SWEEP_BUDGET_S = 40.0
+"""Seconds a sweep may spend; it stops starting checks after that (below TASK_SOFT_TIME_LIMIT_S)."""
+
+RECONCILE_SWEEP_LOCK_S = 120.0
+"""Seconds the sweep lock lives: longer than any sweep may run (TASK_TIME_LIMIT_S), so it never expires under a
+live sweep, and short enough that a sweep killed mid-run blocks the next ones only briefly."""
+
+RECONCILE_REFUND_GRACE_S = 600.0
+"""Seconds after a refund's job ended before a refund Alipay does not show is reported as unresolved."""
+
+RECONCILE_AT = "10:00"
+"""Beijing time after which the daily bill reconciliation of the previous day runs (env `RECONCILE_AT`, HH:MM).
+Alipay has the day's bill ready by about 09:00."""
+
+RECONCILE_BILL_TICK_S = 60.0
+"""Seconds between two looks of beat for a daily bill reconciliation that is due."""
+
+RECONCILE_BILL_RETRY_S = 900.0
+"""Seconds the daily run waits before trying a day again after it failed (no bill yet, gateway down)."""
+
+RECONCILE_BILL_TIME_LIMIT_S = 600
+"""Seconds a bill reconciliation task may run before it is killed (its soft limit is 30 s earlier)."""
+
+RECONCILE_BILL_LOCK_S = 900.0
+"""Seconds the bill lock lives: longer than RECONCILE_BILL_TIME_LIMIT_S."""
+
+RECONCILE_REPORT_RETENTION_S = 400 * 24 * 3600
+"""Seconds a day's reconciliation report is kept."""
+
+LEDGER_RETENTION_S = 400 * 24 * 3600
+"""Seconds the per-day index of orders with a payment or refund (`Keys.ledger`) is kept after its last change."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from worker import defaults
+from worker import defaults, metrics
 from worker.alipay.client import AlipayClient
 from worker.settings import get_settings
 from worker.store import Store
@@ -22,4 +22,5 @@ def alipay() -> AlipayClient:
     settings = get_settings()
     return AlipayClient(settings.gateway_url, settings.app_id, settings.app_private_key,
                         settings.alipay_public_key, notify_url=settings.notify_url,
-                        connect_timeout=settings.connect_timeout_s, read_timeout=settings.read_timeout_s)
+                        connect_timeout=settings.connect_timeout_s, read_timeout=settings.read_timeout_s,
+                        on_call=metrics.gateway_call)

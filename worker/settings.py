@@ -8,8 +8,10 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -82,6 +84,14 @@ def _webhook_secret(env: Mapping[str, str]) -> bytes | None:
     return key
 
 
+def _time_of_day(env: Mapping[str, str], name: str, default: str) -> time:
+    raw = (env.get(name) or default).strip()
+    match = re.fullmatch(r"([01]?[0-9]|2[0-3]):([0-5][0-9])", raw)
+    if match is None:
+        raise ConfigError(name, "must be a time of day HH:MM (24-hour, Beijing time), e.g. 10:00")
+    return time(int(match[1]), int(match[2]))
+
+
 def _intervals(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tuple[float, ...]:
     raw = env.get(name)
     if not raw:
@@ -121,6 +131,11 @@ class Settings:
     webhook_retry_s: tuple[float, ...]
     webhook_retry_for_s: float
     stale_job_s: float
+    reconcile_sweep_s: float
+    reconcile_after_s: float
+    reconcile_batch: int
+    reconcile_at: time
+    """Beijing time of day after which the previous day's bill is reconciled."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -178,6 +193,10 @@ class Settings:
             webhook_retry_s=_intervals(env, "WEBHOOK_RETRY_S", defaults.WEBHOOK_RETRY_S),
             webhook_retry_for_s=_number(env, "WEBHOOK_RETRY_FOR_S", defaults.WEBHOOK_RETRY_FOR_S, 1),
             stale_job_s=_number(env, "STALE_JOB_S", defaults.STALE_JOB_S, 1),
+            reconcile_sweep_s=_number(env, "RECONCILE_SWEEP_S", defaults.RECONCILE_SWEEP_S, 1),
+            reconcile_after_s=_number(env, "RECONCILE_AFTER_S", defaults.RECONCILE_AFTER_S, 0),
+            reconcile_batch=int(_number(env, "RECONCILE_BATCH", defaults.RECONCILE_BATCH, 1)),
+            reconcile_at=_time_of_day(env, "RECONCILE_AT", defaults.RECONCILE_AT),
         )
 
 

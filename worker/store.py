@@ -8,6 +8,7 @@ reverse each other's changes. Records are JSON strings.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from redis.retry import Retry
 from worker import defaults
 from worker.events import EventType, new_event, order_events
 from worker.states import JobStatus, JobType, OrderStatus, RefundStatus
-from worker.transitions import Record, TransitionRefused, refund_reserved
+from worker.transitions import Record, TransitionRefused, close_unconfirmed, refund_reserved
 
 
 class Keys:
@@ -76,9 +77,33 @@ class Keys:
     active_jobs = "alipay:jobs:active"
     """Sorted set: ids of jobs not yet finished, scored by the Unix time of their last change."""
 
+    orders_by_status = "alipay:orders:by_status"
+    """Hash: order status -> how many orders are in it, changed in the transaction that changes an order."""
+
     unsettled = "alipay:orders:unsettled"
-    """Sorted set: out_trade_no of every order still open or with a refund in flight, scored by the Unix time
-    the store last learned something about it; reconciliation sweeps the oldest."""
+    """Sorted set: out_trade_no of every order still open, closed by us at its deadline and not yet confirmed at
+    the gateway, or with a refund in flight, scored by the Unix time the store last learned something about it
+    (or last asked the gateway); reconciliation sweeps the oldest."""
+
+    @classmethod
+    def ledger(cls, day: str) -> str:
+        """Set: out_trade_no of the orders paid, or with a refund done, on that Beijing day (`yyyy-MM-dd`)."""
+        return f"{cls.prefix}:ledger:{day}"
+
+    @classmethod
+    def reconciliation_report(cls, day: str) -> str:
+        return f"{cls.prefix}:reconcile:report:{day}"
+
+    @classmethod
+    def reconciliation_failure(cls, day: str) -> str:
+        return f"{cls.prefix}:reconcile:failure:{day}"
+
+    @classmethod
+    def reconciliation_lock(cls, name: str) -> str:
+        return f"{cls.prefix}:reconcile:lock:{name}"
+
+    reconciliation_sweep_last = "alipay:reconcile:sweep:last"
+    """The counts of the last reconciliation sweep (JSON)."""
 
 
 class Conflict(Exception):
@@ -111,6 +136,8 @@ return due
 
 T = TypeVar("T")
 
+_LEDGER_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
 
 def _dump(record: Record) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
@@ -126,10 +153,31 @@ def _names(items: Any) -> list[str]:
 
 
 def is_unsettled(order: Record) -> bool:
-    """Whether the order still waits on the gateway: open, or with a refund in flight or of unknown outcome."""
-    if OrderStatus(order["status"]).open:
+    """Whether the order still waits on the gateway: open, closed by us at its deadline but not yet confirmed
+    closed at the gateway, or with a refund in flight or of unknown outcome."""
+    if OrderStatus(order["status"]).open or close_unconfirmed(order):
         return True
     return any(r.get("status") in (RefundStatus.PENDING, RefundStatus.UNKNOWN) for r in order.get("refunds", []))
+
+
+def _ledger_days(order: Record) -> set[str]:
+    """The Beijing days on which money moved for the order: its payment, and each refund done."""
+    stamps = [order.get("gmt_payment")]
+    stamps += [r.get("gmt_refund_pay") for r in order.get("refunds", [])
+               if r.get("status") == RefundStatus.REFUND_SUCCESS]
+    return {s[:10] for s in stamps if isinstance(s, str) and _LEDGER_DAY.match(s)}
+
+
+def _count(pipe: redis.client.Pipeline, old: Record | None, new: Record | None) -> None:
+    """Move an order between the per-status counts (inside MULTI); `old` None for a new order, `new` None for
+    one removed. Keeps the orders gauge of /metrics O(1) to read."""
+    before, after = (old or {}).get("status"), (new or {}).get("status")
+    if before == after:
+        return
+    if before:
+        pipe.hincrby(Keys.orders_by_status, before, -1)
+    if after:
+        pipe.hincrby(Keys.orders_by_status, after, 1)
 
 
 def _track(pipe: redis.client.Pipeline, order: Record) -> None:
@@ -137,6 +185,9 @@ def _track(pipe: redis.client.Pipeline, order: Record) -> None:
         pipe.zadd(Keys.unsettled, {order["out_trade_no"]: time.time()})
     else:
         pipe.zrem(Keys.unsettled, order["out_trade_no"])
+    for day in _ledger_days(order):
+        pipe.sadd(Keys.ledger(day), order["out_trade_no"])
+        pipe.expire(Keys.ledger(day), defaults.LEDGER_RETENTION_S)
 
 
 class Store:
@@ -148,8 +199,23 @@ class Store:
         self._claim_due = client.register_script(_CLAIM_DUE)
 
     def _transaction(self, body: Callable[[redis.client.Pipeline], T], *keys: str) -> T:
-        """Run `body` under WATCH on `keys`, again from the start whenever another client changed them."""
-        return cast(T, self.redis.transaction(body, *keys, value_from_callable=True))  # type: ignore[arg-type]
+        """Run `body` under WATCH on `keys`, again from the start whenever another client changed them.
+
+        A refusal (conflict, unknown order, refund over the total) is raised only once an empty MULTI/EXEC has
+        shown that nothing it was read from changed meanwhile; otherwise the body runs again on fresh data, so a
+        concurrent identical submission is answered with the same job, never a spurious 409.
+        """
+
+        def guarded(pipe: redis.client.Pipeline) -> T:
+            try:
+                return body(pipe)
+            except (Conflict, OrderNotFound, TransitionRefused):
+                if pipe.watching:
+                    pipe.multi()
+                    pipe.execute()  # raises WatchError, and so a retry, if a watched key changed
+                raise
+
+        return cast(T, self.redis.transaction(guarded, *keys, value_from_callable=True))  # type: ignore[arg-type]
 
     @classmethod
     def from_url(cls, url: str, *, outage_s: float = 1.0, **kwargs: Any) -> Store:
@@ -203,6 +269,7 @@ class Store:
             pipe.zadd(Keys.active_jobs, {job["job_id"]: time.time()})
             pipe.set(order_key, _dump(order), ex=self._order_ex())
             _track(pipe, order)
+            _count(pipe, None, order)
             return Submission(job["job_id"], created=True)
 
         return self._transaction(txn, identity, order_key)
@@ -291,6 +358,7 @@ class Store:
                 if order is not None and order.get("job_id") == job["job_id"] and not order.get("qr_code"):
                     pipe.delete(order_key)
                     pipe.zrem(Keys.unsettled, otn)
+                    _count(pipe, order, None)
             elif order is not None:
                 order["refunds"] = [r for r in order.get("refunds", []) if r.get("job_id") != job["job_id"]]
                 pipe.set(order_key, _dump(order), ex=self._order_ex())
@@ -335,6 +403,7 @@ class Store:
                 return order, False
             pipe.multi()
             pipe.set(key, _dump(new), ex=self._order_ex())
+            _count(pipe, order, new)
             if not OrderStatus(new["status"]).open:
                 pipe.zrem(Keys.poll_due, out_trade_no)
             _track(pipe, new)
@@ -429,6 +498,38 @@ class Store:
     def mark_checked(self, out_trade_no: str) -> None:
         """Record that the gateway was asked about an unsettled order just now (it stays in the index)."""
         self.redis.zadd(Keys.unsettled, {out_trade_no: time.time()}, xx=True)
+
+    def forget_unsettled(self, out_trade_no: str) -> None:
+        """Drop an index entry whose order is no longer kept."""
+        self.redis.zrem(Keys.unsettled, out_trade_no)
+
+    def poll_scheduled(self, out_trade_no: str) -> bool:
+        """Whether the poller still follows the trade (it has a next query scheduled or running)."""
+        return self.redis.zscore(Keys.poll_due, out_trade_no) is not None
+
+    def ledger_orders(self, day: str) -> list[str]:
+        """The orders paid, or with a refund done, on the Beijing day `yyyy-MM-dd`, as the store knows them."""
+        return sorted(_names(self.redis.smembers(Keys.ledger(day))))
+
+    def restore_order(self, order: Record) -> bool:
+        """Write an order rebuilt by reconciliation, only if no order with its out_trade_no exists; returns
+        whether it was written. It joins the indexes like any other write; no webhook event is recorded."""
+        key = Keys.order(order["out_trade_no"])
+
+        def txn(pipe: redis.client.Pipeline) -> bool:
+            if pipe.exists(key):
+                return False
+            pipe.multi()
+            pipe.set(key, _dump(order), ex=self._order_ex())
+            _track(pipe, order)
+            _count(pipe, None, order)
+            return True
+
+        return self._transaction(txn, key)
+
+    def order_counts(self) -> dict[str, int]:
+        """How many orders are in each status, from the counts kept with every order change (no scan)."""
+        return {_names([k])[0]: int(v) for k, v in self.redis.hgetall(Keys.orders_by_status).items()}
 
     def waiting_trades(self) -> int:
         return int(self.redis.zcard(Keys.poll_due))

@@ -147,6 +147,23 @@ def order_closed(order: Record, reason: str) -> Record:
     return _touch(dict(order, status=OrderStatus.TRADE_CLOSED.value, closed_reason=reason))
 
 
+DEADLINE_CLOSE_REASONS = frozenset({"deadline", "deadline_not_scanned"})
+"""Closes we made ourselves at the deadline; reconciliation confirms each once with a query."""
+
+
+def close_unconfirmed(order: Mapping[str, Any]) -> bool:
+    """Closed by us at its deadline, and not yet seen closed (or never scanned) at the gateway since."""
+    return (order.get("status") == OrderStatus.TRADE_CLOSED and order.get("closed_reason") in DEADLINE_CLOSE_REASONS
+            and not order.get("close_confirmed_at"))
+
+
+def order_close_confirmed(order: Record) -> Record:
+    """Reconciliation saw the gateway agree with our deadline close: stamp it, so it is not asked about again."""
+    if not close_unconfirmed(order):
+        return order
+    return _touch(dict(order, close_confirmed_at=now_iso()))
+
+
 def _was_paid(order: Mapping[str, Any]) -> bool:
     return bool(order.get("gmt_payment") or order.get("paid_via"))
 

@@ -18,9 +18,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def stack(redis_server, keys, tmp_path_factory) -> Iterator[Stack]:
-    broker = os.environ.get("TEST_BROKER_URL")  # set by tests/rabbitmq_variant.py
+    # The broker in a database of its own, as in production: a test that flushes the store keeps its queues.
+    broker = os.environ.get("TEST_BROKER_URL") or f"redis://127.0.0.1:{redis_server.port}/3"  # see rabbitmq_variant
     s = Stack(f"redis://127.0.0.1:{redis_server.port}/1", keys, tmp_path_factory.mktemp("stack"),
-              extra_env={"CELERY_BROKER_URL": broker} if broker else {})
+              extra_env={"CELERY_BROKER_URL": broker})
     try:
         s.start_sandbox()
         s.start_api()

@@ -83,6 +83,7 @@ class Stack:
             ALIPAY_NOTIFY_URL=f"{self.api}/notify",
             SANDBOX_APP_ID=APP_ID, SANDBOX_APP_PUBLIC_KEY_FILE=str(k / "app_public_key.pem"),
             SANDBOX_PRIVATE_KEY_FILE=str(k / "alipay_private_key.pem"),
+            PROMETHEUS_MULTIPROC_DIR=str(self.log_dir / "metrics"),  # fresh with the stack; made by worker.metrics
         )
         env.pop("API_KEYS", None)
         env.update(self.extra_env)

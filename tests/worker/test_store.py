@@ -172,3 +172,27 @@ def test_unfinished_jobs_go_stale_once_per_period_and_finished_ones_never(store:
     assert store.stale_jobs(older_than=time.time() - 1, limit=10) == []  # stamped when handed out
     store.update_job("a", job_started)
     assert store.stale_jobs(older_than=time.time() + 1, limit=10) == ["a"]
+
+
+def test_concurrent_identical_submissions_never_see_a_spurious_conflict(store: Store) -> None:
+    for round_ in range(30):
+        otn = f"RACE{round_}"
+
+        def submit(i: int, otn: str = otn):
+            return store.submit_precreate(job(f"{otn}-{i}", otn), order(otn), "same")
+
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(submit, range(8)))
+        assert len({r.job_id for r in results}) == 1
+
+
+def test_concurrent_identical_refunds_never_see_a_spurious_conflict(store: Store) -> None:
+    paid_order(store, "RR", total="100.00")
+    for round_ in range(20):
+        def submit(i: int, round_: int = round_):
+            refund = job(f"r{round_}-{i}", "RR", "refund", out_request_no=f"R{round_}", refund_amount="1.00")
+            return store.submit_refund(refund, "same")
+
+        with ThreadPoolExecutor(6) as pool:
+            results = list(pool.map(submit, range(6)))
+        assert len({r.job_id for r in results}) == 1

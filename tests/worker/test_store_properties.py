@@ -57,9 +57,9 @@ class OrderLife(RuleBasedStateMachine):
 
     @rule(name=st.sampled_from(REQUESTS), cents=st.integers(1, 1100))
     def ask_refund(self, name: str, cents: int) -> None:
+        request = {"out_request_no": name, "refund_amount": str(Decimal(cents) / 100)}
         job = {"job_id": uuid.uuid4().hex, "type": "refund", "status": "queued", "attempts": 0,
-               "out_trade_no": self.otn, "request": {"out_request_no": name, "refund_amount": str(Decimal(cents) / 100)},
-               "result": None, "error": None}
+               "out_trade_no": self.otn, "request": request, "result": None, "error": None}
         try:
             self.store.submit_refund(job, f"{name}-{cents}")
         except (TransitionRefused, Exception) as exc:  # conflicts and refusals write nothing

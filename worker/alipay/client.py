@@ -11,7 +11,8 @@ import http.client
 import json
 import logging
 import ssl
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
@@ -60,6 +61,9 @@ NOTIFY_METHODS = frozenset(
 
 POOL_SIZE = 10
 """Connections kept open per gateway host by the client's own session."""
+
+CallObserver = Callable[[str, str, float], None]
+"""Told of every finished `call`: (method, outcome, seconds), outcome `success` or the error's `kind`."""
 
 _CENT = Decimal("0.01")
 
@@ -155,6 +159,7 @@ class AlipayClient:
         connect_timeout: float = 5.0,
         read_timeout: float = 15.0,
         session: requests.Session | None = None,
+        on_call: CallObserver | None = None,
     ) -> None:
         parts = urlsplit(gateway_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -180,6 +185,7 @@ class AlipayClient:
         )
         self._owns_session = session is None
         self.session = session if session is not None else new_session()
+        self.on_call = on_call
 
     def __repr__(self) -> str:
         return f"AlipayClient(gateway_url={self.gateway_url!r}, app_id={self.app_id!r})"
@@ -256,7 +262,29 @@ class AlipayClient:
 
         Side effects: one HTTP POST, no retry. Raises `TransientError`, `OutcomeUnknown` (incl.
         `SignatureError`) or `BusinessError` (see errors.py); a retry must reuse the same business identity.
+        `on_call`, when set, is told the method, the outcome and how long the call took.
         """
+        started = time.monotonic()
+        try:
+            fields = self._call(method, biz_content, notify_url=notify_url, extra_params=extra_params)
+        except AlipayError as exc:
+            self._observe(method, str(exc.kind), started)
+            raise
+        self._observe(method, "success", started)
+        return fields
+
+    def _observe(self, method: str, outcome: str, started: float) -> None:
+        if self.on_call is not None:
+            self.on_call(method, outcome, time.monotonic() - started)
+
+    def _call(
+        self,
+        method: str,
+        biz_content: Mapping[str, Any],
+        *,
+        notify_url: str | None,
+        extra_params: Mapping[str, str] | None,
+    ) -> dict[str, Any]:
         request = self.prepare(method, biz_content, notify_url=notify_url, extra_params=extra_params)
         error: AlipayError | None = None
         try:

@@ -8,6 +8,7 @@ sent as two-decimal strings. Where both `trade_no` and `out_trade_no` are given,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -179,3 +180,20 @@ def refund_query(
     biz = _trade_ref(out_trade_no, trade_no)
     biz["out_request_no"] = out_request_no
     return client.call("alipay.trade.fastpay.refund.query", biz)
+
+
+def refund_done(answer: Mapping[str, Any]) -> bool:
+    """Whether a fastpay refund query answer shows the refund done: `refund_status` REFUND_SUCCESS or, from
+    gateways that do not send it, refund fields present (Alipay: no refund fields means no refund)."""
+    status = answer.get("refund_status")
+    if status is not None:
+        return bool(status == "REFUND_SUCCESS")
+    return bool(answer.get("refund_amount"))
+
+
+def payment_fields(answer: Mapping[str, Any]) -> dict[str, Any]:
+    """A trade query answer as order fields: `send_pay_date` is when the buyer paid (`gmt_payment`)."""
+    fields = dict(answer)
+    if answer.get("send_pay_date") and not answer.get("gmt_payment"):
+        fields["gmt_payment"] = answer["send_pay_date"]
+    return fields

@@ -12,8 +12,9 @@ from typing import Any, NoReturn
 
 from celery import Task
 
-from worker import defaults, services
+from worker import defaults, metrics, services
 from worker.alipay.errors import GatewayAnswer
+from worker.logging_json import bind
 from worker.settings import get_settings
 from worker.states import JobStatus
 from worker.transitions import Record, job_finished, job_retrying, job_started
@@ -43,19 +44,26 @@ def error_record(exc: BaseException) -> dict[str, Any]:
 
 
 def start_attempt(job_id: str) -> Record | None:
-    """Mark the job running with one more attempt; None when there is nothing to do (unknown or finished)."""
+    """Mark the job running with one more attempt; None when there is nothing to do (unknown or finished).
+    The task's log lines carry the job id, its out_trade_no and the attempt number from here on."""
+    bind(job_id=job_id)
     job = services.store().update_job(job_id, job_started)
     if job is None or JobStatus(job["status"]).final:
         return None
+    bind(out_trade_no=job.get("out_trade_no"), attempt=job.get("attempts"))
     return job
 
 
 def succeed(job_id: str, result: Mapping[str, Any]) -> None:
-    services.store().update_job(job_id, lambda j: job_finished(j, JobStatus.SUCCEEDED, result=result))
+    job = services.store().update_job(job_id, lambda j: job_finished(j, JobStatus.SUCCEEDED, result=result))
+    if job is not None and job["status"] == JobStatus.SUCCEEDED:
+        metrics.job_succeeded(job["type"])
 
 
 def fail(job_id: str, error: Mapping[str, Any]) -> None:
-    services.store().update_job(job_id, lambda j: job_finished(j, JobStatus.FAILED, error=error))
+    job = services.store().update_job(job_id, lambda j: job_finished(j, JobStatus.FAILED, error=error))
+    if job is not None and job["status"] == JobStatus.FAILED:
+        metrics.job_failed(job["type"])
 
 
 def retry_or_give_up(task: Task, job: Record, error: Mapping[str, Any],
@@ -70,6 +78,7 @@ def retry_or_give_up(task: Task, job: Record, error: Mapping[str, Any],
         fail(job["job_id"], dict(error, msg=f"gave up after {attempts} attempts: {error.get('msg')}"))
         raise GiveUp()
     services.store().update_job(job["job_id"], lambda j: job_retrying(j, error))
+    metrics.job_retried(job["type"])
     countdown = backoff_s(attempts, settings.retry_backoff_cap_s)
     log.info("job %s attempt %d failed (%s); retry in %.1fs", job["job_id"], attempts, error.get("code"), countdown)
     raise task.retry(countdown=countdown, max_retries=None)

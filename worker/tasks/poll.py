@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime
-from typing import Any
 
 from worker import defaults, services
 from worker.alipay import trade
 from worker.alipay.errors import AlipayError, BusinessError
 from worker.celery_app import app
+from worker.logging_json import bind
 from worker.settings import get_settings
 from worker.states import OrderStatus
 from worker.transitions import Record, order_closed, order_trade_status
@@ -69,17 +69,11 @@ def _open_order(out_trade_no: str) -> Record | None:
     return order
 
 
-def _payment_fields(answer: dict[str, Any]) -> dict[str, Any]:
-    fields = dict(answer)
-    if answer.get("send_pay_date") and not answer.get("gmt_payment"):
-        fields["gmt_payment"] = answer["send_pay_date"]
-    return fields
-
-
 @app.task(name="alipay.poll_trade")
 def poll_trade(out_trade_no: str) -> None:
     """Query the trade once and record what Alipay says; then schedule the next query, or hand the trade to
     `close_trade` when its deadline has passed. `ACQ.TRADE_NOT_EXIST` means the buyer has not scanned yet."""
+    bind(out_trade_no=out_trade_no)
     store = services.store()
     order = _open_order(out_trade_no)
     if order is None:
@@ -89,7 +83,7 @@ def poll_trade(out_trade_no: str) -> None:
     try:
         answer = trade.query(services.alipay(), out_trade_no=out_trade_no)
         order, _ = store.update_order(
-            out_trade_no, lambda o: order_trade_status(o, answer.get("trade_status", ""), _payment_fields(answer)))
+            out_trade_no, lambda o: order_trade_status(o, answer.get("trade_status", ""), trade.payment_fields(answer)))
     except BusinessError as exc:
         if exc.sub_code != NOT_SCANNED:
             log.warning("query %s refused: %s %s", out_trade_no, exc.code, exc.sub_code)
@@ -116,6 +110,7 @@ def close_trade(out_trade_no: str, state_known: bool = True) -> None:
     When Alipay says the state changed (paid in the last second), the trade is queried again at once; a
     payment always wins. Gateway failures put the trade back on the schedule for another try.
     """
+    bind(out_trade_no=out_trade_no)
     store = services.store()
     if _open_order(out_trade_no) is None:
         return

@@ -17,14 +17,6 @@ from worker.transitions import find_refund, refund_settled
 log = logging.getLogger(__name__)
 
 
-def refund_found(answer: dict[str, Any]) -> bool:
-    """Whether a fastpay refund query answer shows the refund as done (Alipay: refund fields present)."""
-    status = answer.get("refund_status")
-    if status is not None:
-        return status == "REFUND_SUCCESS"
-    return bool(answer.get("refund_amount"))
-
-
 @app.task(name="alipay.refund", bind=True, max_retries=None)
 def refund(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
     """Call alipay.trade.refund with the job's out_request_no, reserved on the order when it was submitted.
@@ -44,7 +36,7 @@ def refund(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
     try:
         answer = trade.refund(client, out_trade_no=otn, refund_amount=Decimal(request["refund_amount"]),
                               out_request_no=orn, refund_reason=request.get("refund_reason"))
-        confirmed = answer.get("fund_change") == "Y" or refund_found(
+        confirmed = answer.get("fund_change") == "Y" or trade.refund_done(
             trade.refund_query(client, out_trade_no=otn, out_request_no=orn))
     except BusinessError as exc:
         error = error_record(exc)

@@ -8,7 +8,6 @@ from worker.alipay.errors import AlipayError, BusinessError
 from worker.celery_app import app
 from worker.states import RefundStatus
 from worker.tasks.gateway import GiveUp, error_record, fail, retry_or_give_up, start_attempt, succeed
-from worker.tasks.refund import refund_found
 from worker.transitions import refund_settled
 
 
@@ -33,7 +32,7 @@ def refund_query(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
         except GiveUp:
             return
     order_no = otn or answer.get("out_trade_no")
-    if order_no and refund_found(answer):
+    if order_no and trade.refund_done(answer):
         services.store().update_order(order_no, lambda o: refund_settled(o, orn, RefundStatus.REFUND_SUCCESS,
                                                                           answer))
     succeed(job_id, answer)

@@ -13,8 +13,9 @@ from functools import lru_cache
 
 import requests
 
-from worker import defaults, services
+from worker import defaults, metrics, services
 from worker.celery_app import app
+from worker.logging_json import bind
 from worker.settings import get_settings
 from worker.webhooks import attempt, expired, next_delay
 
@@ -38,6 +39,7 @@ def dispatch() -> int:
 def deliver(out_trade_no: str) -> None:
     """Deliver the order's pending events oldest first; stop at the first one to retry, so that the receiver
     sees an order's events in the order they happened. Idempotent: delivered events are skipped."""
+    bind(out_trade_no=out_trade_no)
     settings = get_settings()
     store = services.store()
     if settings.webhook_secret is None:
@@ -51,8 +53,10 @@ def deliver(out_trade_no: str) -> None:
         event["attempts"] = (event["attempts"] + [result.record])[-defaults.MAX_DELIVERY_ATTEMPTS_KEPT:]
         if result.ok:
             event["delivery"] = "delivered"
+            metrics.webhook_delivery("delivered")
         elif result.retry and not expired(event, settings.webhook_retry_for_s):
             store.save_event(event)
+            metrics.webhook_delivery("retrying")
             delay = next_delay(len(event["attempts"]), settings.webhook_retry_s)
             log.info("event %s of %s not delivered (%s); next try in %.1fs", event["id"], out_trade_no,
                      result.record.get("status_code") or result.record.get("error"), delay)
@@ -60,6 +64,7 @@ def deliver(out_trade_no: str) -> None:
             return
         else:
             event["delivery"] = "failed"
+            metrics.webhook_delivery("failed")
             log.warning("event %s of %s abandoned after %d attempts (%s)", event["id"], out_trade_no,
                         len(event["attempts"]), result.record.get("status_code") or result.record.get("error"))
         store.save_event(event)
