@@ -139,6 +139,15 @@ T = TypeVar("T")
 _LEDGER_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
+_FINISH_DELIVERY = """
+if redis.call('LLEN', KEYS[2]) > tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+else
+  redis.call('ZREM', KEYS[1], ARGV[1])
+end
+"""
+
+
 def _dump(record: Record) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
@@ -197,6 +206,7 @@ class Store:
         self.job_ttl_s = job_ttl_s
         self.order_ttl_s = order_ttl_s
         self._claim_due = client.register_script(_CLAIM_DUE)
+        self._finish_delivery = client.register_script(_FINISH_DELIVERY)
 
     def _transaction(self, body: Callable[[redis.client.Pipeline], T], *keys: str) -> T:
         """Run `body` under WATCH on `keys`, again from the start whenever another client changed them.
@@ -439,8 +449,11 @@ class Store:
     def schedule_delivery(self, out_trade_no: str, due: float) -> None:
         self.redis.zadd(Keys.webhooks_due, {out_trade_no: due})
 
-    def delivered_all(self, out_trade_no: str) -> None:
-        self.redis.zrem(Keys.webhooks_due, out_trade_no)
+    def delivered_all(self, out_trade_no: str, seen: int) -> None:
+        """Take the order off the delivery schedule, unless events came after the `seen` ones the delivery
+        read: then it is due again at once. One script, so an event emitted meanwhile is never stranded."""
+        self._finish_delivery(keys=[Keys.webhooks_due, Keys.order_events(out_trade_no)],
+                              args=[out_trade_no, seen, time.time()])
 
     def claim_due_deliveries(self, now: float, limit: int, lease_s: float) -> list[str]:
         due = self._claim_due(keys=[Keys.webhooks_due], args=[now, limit, now + lease_s])

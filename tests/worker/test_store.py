@@ -196,3 +196,17 @@ def test_concurrent_identical_refunds_never_see_a_spurious_conflict(store: Store
         with ThreadPoolExecutor(6) as pool:
             results = list(pool.map(submit, range(6)))
         assert len({r.job_id for r in results}) == 1
+
+
+def test_an_event_emitted_during_a_delivery_is_not_stranded(store: Store) -> None:
+    otn = "EV1"
+    store.submit_precreate(job("e", otn), dict(order(otn), callback_url="http://127.0.0.1:9/h"), "fp")
+    store.update_order(otn, lambda o: order_trade_status(o, "TRADE_SUCCESS", {"trade_no": "X"}))
+    assert store.claim_due_deliveries(now=time.time(), limit=10, lease_s=60) == [otn]
+    seen = len(store.events_of(otn))  # a delivery reads one event, then a refund lands meanwhile
+    store.submit_refund(job("r", otn, "refund", out_request_no="R", refund_amount="1.00"), "fp")
+    store.update_order(otn, lambda o: refund_settled(o, "R", RefundStatus.REFUND_SUCCESS))
+    store.delivered_all(otn, seen)
+    assert store.claim_due_deliveries(now=time.time() + 1, limit=10, lease_s=60) == [otn]
+    store.delivered_all(otn, len(store.events_of(otn)))
+    assert store.claim_due_deliveries(now=time.time() + 1, limit=10, lease_s=60) == []

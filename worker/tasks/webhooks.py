@@ -42,11 +42,12 @@ def deliver(out_trade_no: str) -> None:
     bind(out_trade_no=out_trade_no)
     settings = get_settings()
     store = services.store()
+    events = store.events_of(out_trade_no)
     if settings.webhook_secret is None:
         log.warning("events of %s not delivered: WEBHOOK_SECRET is not set", out_trade_no)
-        store.delivered_all(out_trade_no)
+        store.delivered_all(out_trade_no, len(events))
         return
-    for event in store.events_of(out_trade_no):
+    for event in events:
         if event["delivery"] != "pending":
             continue
         result = attempt(_session(), event, settings.webhook_secret)
@@ -68,4 +69,4 @@ def deliver(out_trade_no: str) -> None:
             log.warning("event %s of %s abandoned after %d attempts (%s)", event["id"], out_trade_no,
                         len(event["attempts"]), result.record.get("status_code") or result.record.get("error"))
         store.save_event(event)
-    store.delivered_all(out_trade_no)
+    store.delivered_all(out_trade_no, len(events))
