@@ -6,7 +6,7 @@ RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint unit bench clean
+.PHONY: run test lint fuzz bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: $(DEV_STAMP) lint browser
 .PHONY: browser
 browser:
 	@command -v chromium >/dev/null || (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) || echo "no chromium: browser test will skip"
+
+# The schemathesis run of `make test`, in full: many more generated requests and stateful scenarios.
+fuzz: $(DEV_STAMP)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} FUZZ_SCENARIOS=$${FUZZ_SCENARIOS:-100} $(BIN)/pytest tests/integration/test_schemathesis.py
 
 # The benchmark (README "Performance"): QUICK=1 for a short run, PROFILE=1 adds a round under py-spy,
 # BENCH_ARGS passes more options (`.venv/bin/python -m bench --help`).

@@ -13,6 +13,7 @@ every notification is answered `failure` and changes nothing.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -28,10 +29,11 @@ from tests.integration.stack import Stack
 from worker.alipay import signing
 from worker.settings import Settings
 
-MAX_EXAMPLES = 25
-"""Fuzzed requests per operation, on top of the schema's examples and the coverage phase's boundary cases."""
+MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
+"""Fuzzed requests per operation, on top of the schema's examples and the coverage phase's boundary cases
+(`make fuzz` raises it)."""
 
-SCENARIOS = 15
+SCENARIOS = int(os.environ.get("FUZZ_SCENARIOS", "15"))
 """Stateful scenarios: chains of calls that follow the document's links (a submission, then its job, its order)."""
 
 CONFIG = {
