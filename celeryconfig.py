@@ -33,6 +33,7 @@ task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
 task_soft_time_limit = defaults.TASK_SOFT_TIME_LIMIT_S
 task_time_limit = defaults.TASK_TIME_LIMIT_S
+worker_pool = _settings.worker_pool
 worker_concurrency = _settings.worker_concurrency
 worker_hijack_root_logger = False
 worker_send_task_events = False

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import uuid
 from typing import Any
 
@@ -18,6 +17,7 @@ from flask import Response, jsonify, url_for
 
 from api.errors import ApiError, Conflict, InvalidRequest, NotFound, ServiceUnavailable
 from api.schemas import JobRequest, QrcodeRequest, RefundRequest
+from api.waiters import JobWaiters
 from worker import defaults, metrics
 from worker.settings import Settings
 from worker.states import TASK_FOR_JOB, JobStatus, JobType, OrderStatus
@@ -41,7 +41,7 @@ class Submitter:
         self.store = store
         self.celery = celery
         self.settings = settings
-        self._waiters = threading.BoundedSemaphore(max_waiters)
+        self.waiters = JobWaiters(store, max_waiters)
 
     def _new_job(self, job_type: JobType, request: dict[str, Any], out_trade_no: str | None) -> Record:
         stamp = now_iso()
@@ -134,9 +134,4 @@ class Submitter:
 
     def wait(self, job_id: str, seconds: float) -> Record | None:
         """Hold the request until the job ends or `seconds` pass, if a waiter slot is free; else return at once."""
-        if not self._waiters.acquire(blocking=False):
-            return None
-        try:
-            return self.store.wait_finished(job_id, seconds)
-        finally:
-            self._waiters.release()
+        return self.waiters.wait(job_id, seconds)

@@ -36,14 +36,19 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="short rounds and 1,000 waiting trades (< 3 min)")
     parser.add_argument("--phases", default=",".join(PHASES),
                         help=f"comma-separated subset of {', '.join(PHASES)} (default: all)")
-    parser.add_argument("--pool", default="prefork", choices=("prefork", "threads", "gevent", "solo"),
-                        help="Celery pool of the worker and of the no-op baseline (default: prefork, as in production)")
-    parser.add_argument("--concurrency", type=int, help="worker concurrency (default: WORKER_CONCURRENCY, 8)")
+    parser.add_argument("--pool", choices=("prefork", "threads", "gevent", "solo"),
+                        help="Celery pool of the worker and of the no-op baseline (default: WORKER_POOL, as in "
+                             "production)")
+    parser.add_argument("--concurrency", type=int, help="worker concurrency (default: WORKER_CONCURRENCY)")
     parser.add_argument("--clients", type=int, default=32, help="concurrent load clients (default: 32)")
     parser.add_argument("--profile", action="store_true",
                         help="add a round of ours under py-spy and print where the CPU goes (not in the figures)")
     parser.add_argument("--keep", action="store_true", help="keep the run's directory (logs) after the run")
     args = parser.parse_args(argv)
+    if args.pool is None:
+        from worker.defaults import WORKER_POOL
+
+        args.pool = os.environ.get("WORKER_POOL") or WORKER_POOL
     unknown = set(args.phases.split(",")) - set(PHASES)
     if unknown:
         parser.error(f"unknown phases: {', '.join(sorted(unknown))}")

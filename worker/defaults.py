@@ -59,8 +59,13 @@ NOTIFICATION_DEDUP_S = 3 * 24 * 3600
 MAX_REQUEST_BYTES = 1024 * 1024
 """Largest request body the API accepts, in bytes."""
 
-WORKER_CONCURRENCY = 8
-"""Worker processes per Celery worker (env `WORKER_CONCURRENCY`): gateway calls wait on the network."""
+WORKER_POOL = "threads"
+"""Celery pool of the worker (env `WORKER_POOL`): threads, since a job mostly waits on the gateway; `prefork`
+also works (and enforces the task time limits), at more CPU and memory per job in flight."""
+
+WORKER_CONCURRENCY = 32
+"""Tasks in flight per Celery worker (env `WORKER_CONCURRENCY`): about the gateway calls per second wanted times
+the gateway's latency. With the threads pool, run one worker process per core."""
 
 EVENT_RETENTION_S = 30 * 24 * 3600
 """Seconds an order's webhook events and their delivery attempts are kept."""

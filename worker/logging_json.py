@@ -218,6 +218,11 @@ def _level(level: int | str | None) -> int:
     return logging.getLevelNamesMapping().get(str(level or "INFO").upper(), logging.INFO)
 
 
+PER_TASK_LOGGERS = ("celery.app.trace", "celery.worker.strategy")
+"""Celery's "received" and "succeeded" lines, two per task: kept at WARNING, so failures still show, since our
+tasks log what matters themselves (a measurable share of a job's CPU otherwise)."""
+
+
 def configure_logging(level: int | str | None = logging.INFO, stream: IO[str] | None = None) -> logging.Handler:
     """Send every log record of this process, as JSON lines, to `stream` (stderr): the root logger gets one
     handler, and loggers that had their own (Celery's, gunicorn's) hand their records to it. Idempotent."""
@@ -236,6 +241,8 @@ def configure_logging(level: int | str | None = logging.INFO, stream: IO[str] | 
         logger.propagate = True
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(max(numeric, logging.INFO))
+    for name in PER_TASK_LOGGERS:
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
     logging.captureWarnings(True)
     return handler
 

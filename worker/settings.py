@@ -92,6 +92,13 @@ def _time_of_day(env: Mapping[str, str], name: str, default: str) -> time:
     return time(int(match[1]), int(match[2]))
 
 
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name) or default
+    if value not in allowed:
+        raise ConfigError(name, f"must be one of {', '.join(allowed)}")
+    return value
+
+
 def _intervals(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tuple[float, ...]:
     raw = env.get(name)
     if not raw:
@@ -127,6 +134,7 @@ class Settings:
     connect_timeout_s: float
     read_timeout_s: float
     worker_concurrency: int
+    worker_pool: str
     webhook_secret: bytes | None = field(repr=False)
     webhook_retry_s: tuple[float, ...]
     webhook_retry_for_s: float
@@ -189,6 +197,7 @@ class Settings:
             connect_timeout_s=_number(env, "ALIPAY_CONNECT_TIMEOUT_S", defaults.HTTP_CONNECT_TIMEOUT_S, 0.01),
             read_timeout_s=_number(env, "ALIPAY_READ_TIMEOUT_S", defaults.HTTP_READ_TIMEOUT_S, 0.01),
             worker_concurrency=int(_number(env, "WORKER_CONCURRENCY", defaults.WORKER_CONCURRENCY, 1)),
+            worker_pool=_choice(env, "WORKER_POOL", defaults.WORKER_POOL, ("threads", "prefork", "solo")),
             webhook_secret=_webhook_secret(env),
             webhook_retry_s=_intervals(env, "WEBHOOK_RETRY_S", defaults.WEBHOOK_RETRY_S),
             webhook_retry_for_s=_number(env, "WEBHOOK_RETRY_FOR_S", defaults.WEBHOOK_RETRY_FOR_S, 1),

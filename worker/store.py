@@ -459,27 +459,6 @@ class Store:
         due = self._claim_due(keys=[Keys.webhooks_due], args=[now, limit, now + lease_s])
         return _names(due)
 
-    def wait_finished(self, job_id: str, timeout: float) -> Record | None:
-        """Block up to `timeout` seconds for the job to end (pub/sub, no busy loop); returns the job."""
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        try:
-            pubsub.subscribe(Keys.job_done_channel(job_id))
-            deadline = time.monotonic() + timeout
-            job = self.get_job(job_id)
-            while job is not None and not JobStatus(job["status"]).final:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                if pubsub.get_message(timeout=min(left, 1.0)) is not None:
-                    job = self.get_job(job_id)
-                elif left <= 1.0:
-                    job = self.get_job(job_id)
-            return job
-        finally:
-            pubsub.close()
-
-    # --- poll schedule ------------------------------------------------------------------------------------
-
     def schedule_poll(self, out_trade_no: str, due: float) -> None:
         self.redis.zadd(Keys.poll_due, {out_trade_no: due})
 

@@ -171,13 +171,15 @@ def test_configure_logging_owns_the_root_logger_and_quiets_urllib3() -> None:
         logging_json.configure_logging("DEBUG", stream=stream)  # idempotent: still one handler
         assert len(root.handlers) == 1
         logging.getLogger("urllib3.connectionpool").debug("http://gw:80 \"POST /gateway.do?sign=x HTTP/1.1\" 200")
-        logging.getLogger("celery.app.trace").info("Task %s succeeded", "alipay.precreate[1]")
+        logging.getLogger("celery.app.trace").info("Task %s succeeded", "alipay.precreate[1]")  # per task: quiet
+        logging.getLogger("celery.app.trace").error("Task %s raised", "alipay.precreate[1]")
         [entry] = lines(stream)
-        assert entry["logger"] == "celery.app.trace" and entry["message"] == "Task alipay.precreate[1] succeeded"
+        assert entry["logger"] == "celery.app.trace" and entry["message"] == "Task alipay.precreate[1] raised"
     finally:
         root.handlers = saved[0]
         root.setLevel(saved[1])
         logging.getLogger("urllib3").setLevel(saved[2])
+        logging.getLogger("celery.app.trace").setLevel(logging.NOTSET)
         logging.captureWarnings(False)
 
 

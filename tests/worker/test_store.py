@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -104,27 +103,6 @@ def test_a_started_job_is_not_withdrawn(store: Store) -> None:
     store.update_job("a", job_started)
     store.withdraw(pre)
     assert store.get_job("a")["status"] == "running"
-
-
-def test_job_end_is_published_and_wait_returns_at_once(store: Store) -> None:
-    store.submit_precreate(job("w"), order(), "fp")
-    ended = threading.Event()
-
-    def finish_soon() -> None:
-        ended.wait(5)
-        store.update_job("w", lambda j: job_finished(j, JobStatus.SUCCEEDED, result={"code": "10000"}))
-
-    threading.Thread(target=finish_soon).start()
-    started = time.monotonic()
-    ended.set()
-    result = store.wait_finished("w", timeout=10)
-    assert result["status"] == "succeeded"
-    assert time.monotonic() - started < 5
-
-
-def test_wait_gives_up_after_its_timeout(store: Store) -> None:
-    store.submit_precreate(job("w"), order(), "fp")
-    assert store.wait_finished("w", timeout=0.2)["status"] == "queued"
 
 
 def test_due_polls_are_claimed_once_with_a_lease(store: Store) -> None:

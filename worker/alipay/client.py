@@ -130,9 +130,15 @@ class SignedRequest:
         return urlencode({"biz_content": self.biz_content}).encode(CHARSET)
 
 
-def new_session(pool_size: int = POOL_SIZE) -> requests.Session:
-    """A pooled session that never retries or follows redirects by itself: retrying is the caller's call."""
+def new_session(pool_size: int = POOL_SIZE, gateway_url: str | None = None) -> requests.Session:
+    """A pooled session that never retries or follows redirects by itself: retrying is the caller's call.
+
+    With `gateway_url`, the proxies the environment sets for it are read once, here, instead of on every call.
+    """
     session = requests.Session()
+    if gateway_url is not None:
+        session.proxies.update(requests.utils.get_environ_proxies(gateway_url))
+        session.trust_env = False
     retry = Retry(total=0, connect=0, read=False, redirect=False, status=0, other=0, raise_on_status=False)
     adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=retry)
     session.mount("https://", adapter)
@@ -184,7 +190,7 @@ class AlipayClient:
             else signing.load_public_key(alipay_public_key)
         )
         self._owns_session = session is None
-        self.session = session if session is not None else new_session()
+        self.session = session if session is not None else new_session(gateway_url=gateway_url)
         self.on_call = on_call
 
     def __repr__(self) -> str:
