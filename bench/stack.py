@@ -4,7 +4,6 @@ synchronous Flask app). Everything lives in one temporary directory and is stopp
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import socket
@@ -20,27 +19,18 @@ from typing import Any
 import redis
 
 from dev.keys import ensure_dev_keys, ensure_webhook_secret
+from dev.process import die_with_parent
 from dev.redis import start_redis
 from worker.settings import DEV_APP_ID
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-_PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _child_setup() -> None:
-    """In each child: its own process group, and SIGTERM if the benchmark dies, even by SIGKILL."""
-    os.setsid()
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str, proc: subprocess.Popen[bytes] | None = None,
@@ -120,7 +110,7 @@ class Stack:
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = open(self.dir / f"{name}.log", "ab")  # noqa: SIM115 - kept by the child
         proc = subprocess.Popen(argv, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT,  # noqa: S603
-                                preexec_fn=_child_setup)  # noqa: PLW1509 - only setsid and prctl
+                                preexec_fn=die_with_parent)  # noqa: PLW1509 - only setsid and prctl
         log.close()
         self.procs[name] = proc
         return proc
@@ -131,7 +121,7 @@ class Stack:
 
     def start_redis(self) -> None:
         proc = start_redis(self.redis_port, self.dir / "redis", log=self.dir / "redis.log",
-                           preexec_fn=_child_setup)
+                           preexec_fn=die_with_parent)
         self.procs["redis"] = proc
 
     def start_sandbox(self) -> None:

@@ -7,7 +7,6 @@ the death of any one of them.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 import signal
@@ -17,30 +16,19 @@ import time
 from pathlib import Path
 
 from dev.keys import ensure_dev_keys, ensure_webhook_secret
+from dev.process import die_with_parent
 from dev.redis import DEFAULT_PORT as REDIS_PORT
 from dev.redis import redis_command, wait_for_redis
 from worker.settings import DEV_APP_ID, ROOT, VAR, ConfigError, Settings
 
 BIN = Path(sys.executable).parent
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Run in each child: its own process group, and SIGTERM when the launcher dies, even by SIGKILL."""
-    os.setsid()
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
-
-
 class Launcher:
     def __init__(self) -> None:
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.stopping = False
 
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, preexec_fn=_die_with_parent)  # noqa: PLW1509
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, preexec_fn=die_with_parent)  # noqa: PLW1509
         self.procs.append((name, proc))
         return proc
 
