@@ -58,12 +58,15 @@ def succeed(job_id: str, result: Mapping[str, Any]) -> None:
     job = services.store().update_job(job_id, lambda j: job_finished(j, JobStatus.SUCCEEDED, result=result))
     if job is not None and job["status"] == JobStatus.SUCCEEDED:
         metrics.job_succeeded(job["type"])
+        log.info("%s job %s succeeded after %s attempt(s)", job["type"], job_id, job.get("attempts"))
 
 
 def fail(job_id: str, error: Mapping[str, Any]) -> None:
     job = services.store().update_job(job_id, lambda j: job_finished(j, JobStatus.FAILED, error=error))
     if job is not None and job["status"] == JobStatus.FAILED:
         metrics.job_failed(job["type"])
+        log.info("%s job %s failed after %s attempt(s): %s %s", job["type"], job_id, job.get("attempts"),
+                 error.get("code"), error.get("sub_code") or "")
 
 
 def retry_or_give_up(task: Task, job: Record, error: Mapping[str, Any],

@@ -55,6 +55,7 @@ def deliver(out_trade_no: str) -> None:
         if result.ok:
             event["delivery"] = "delivered"
             metrics.webhook_delivery("delivered")
+            log.info("event %s (%s) of %s delivered", event["id"], event["type"], out_trade_no)
         elif result.retry and not expired(event, settings.webhook_retry_for_s):
             store.save_event(event)
             metrics.webhook_delivery("retrying")
