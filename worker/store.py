@@ -390,15 +390,20 @@ class Store:
             if new is job or new == job:
                 return job
             pipe.multi()
-            pipe.set(key, _dump(new), ex=self.job_ttl_s)
-            if JobStatus(new["status"]).final:
-                pipe.zrem(Keys.active_jobs, job_id)
-                pipe.publish(Keys.job_done_channel(job_id), new["status"])
-            else:
-                pipe.zadd(Keys.active_jobs, {job_id: time.time()})
+            self._write_job(pipe, new)
             return new
 
         return self._transaction(txn, key)
+
+    def _write_job(self, pipe: redis.client.Pipeline, new: Record) -> None:
+        """The writes of a job change (inside MULTI): the record, the active index, the end message."""
+        job_id = new["job_id"]
+        pipe.set(Keys.job(job_id), _dump(new), ex=self.job_ttl_s)
+        if JobStatus(new["status"]).final:
+            pipe.zrem(Keys.active_jobs, job_id)
+            pipe.publish(Keys.job_done_channel(job_id), new["status"])
+        else:
+            pipe.zadd(Keys.active_jobs, {job_id: time.time()})
 
     def update_order(self, out_trade_no: str, change: Callable[[Record], Record]) -> tuple[Record | None, bool]:
         """Apply `change` atomically; returns (order, changed)."""
@@ -412,16 +417,46 @@ class Store:
             if new is order or new == order:
                 return order, False
             pipe.multi()
-            pipe.set(key, _dump(new), ex=self._order_ex())
-            _count(pipe, order, new)
-            if not OrderStatus(new["status"]).open:
-                pipe.zrem(Keys.poll_due, out_trade_no)
-            _track(pipe, new)
-            if new.get("callback_url"):
-                self._emit(pipe, new, order_events(order, new))
+            self._write_order(pipe, order, new)
             return new, True
 
         return self._transaction(txn, key)
+
+    def _write_order(self, pipe: redis.client.Pipeline, old: Record, new: Record) -> None:
+        """The writes of an order change (inside MULTI): the record, its counts and indexes, its events."""
+        otn = new["out_trade_no"]
+        pipe.set(Keys.order(otn), _dump(new), ex=self._order_ex())
+        _count(pipe, old, new)
+        if not OrderStatus(new["status"]).open:
+            pipe.zrem(Keys.poll_due, otn)
+        _track(pipe, new)
+        if new.get("callback_url"):
+            self._emit(pipe, new, order_events(old, new))
+
+    def finish_job_and_order(self, job_id: str, out_trade_no: str, job_change: Callable[[Record], Record],
+                             order_change: Callable[[Record], Record], *,
+                             poll_due: float | None = None) -> Record | None:
+        """End a job and change its order in one transaction (one round of WATCH/MULTI instead of two), and put
+        the trade on the poll schedule when `poll_due` is given: what a successful precreate does. Returns the job."""
+        job_key, order_key = Keys.job(job_id), Keys.order(out_trade_no)
+
+        def txn(pipe: redis.client.Pipeline) -> Record | None:
+            job, order = (_load(raw) for raw in pipe.mget(job_key, order_key))
+            pipe.multi()
+            if order is not None:
+                new_order = order_change(order)
+                if new_order != order:
+                    self._write_order(pipe, order, new_order)
+                if poll_due is not None and OrderStatus(new_order["status"]).open:
+                    pipe.zadd(Keys.poll_due, {out_trade_no: poll_due})
+            if job is None:
+                return None
+            new_job = job_change(job)
+            if new_job != job:
+                self._write_job(pipe, new_job)
+            return new_job
+
+        return self._transaction(txn, job_key, order_key)
 
     def _emit(self, pipe: redis.client.Pipeline, order: Record, types: list[EventType]) -> None:
         """Record the order's new events and put the order on the delivery schedule (inside MULTI)."""

@@ -188,3 +188,19 @@ def test_an_event_emitted_during_a_delivery_is_not_stranded(store: Store) -> Non
     assert store.claim_due_deliveries(now=time.time() + 1, limit=10, lease_s=60) == [otn]
     store.delivered_all(otn, len(store.events_of(otn)))
     assert store.claim_due_deliveries(now=time.time() + 1, limit=10, lease_s=60) == []
+
+
+def test_a_precreate_ends_its_job_changes_its_order_and_schedules_its_poll_at_once(store: Store) -> None:
+    from worker.transitions import order_precreated
+
+    store.submit_precreate(job("p", "F1"), order("F1"), "fp")
+    done = store.finish_job_and_order(
+        "p", "F1", lambda j: job_finished(j, JobStatus.SUCCEEDED, result={"qr_code": "q"}),
+        lambda o: order_precreated(o, qr_code="q", expires_at="2026-01-01T00:05:00+00:00"), poll_due=123.0)
+    assert done["status"] == "succeeded" and store.get_order("F1")["qr_code"] == "q"
+    assert store.redis.zscore(Keys.poll_due, "F1") == 123.0
+    assert store.redis.zscore(Keys.active_jobs, "p") is None
+    paid_order(store, "F2")
+    store.finish_job_and_order("p-F2", "F2", lambda j: job_finished(j, JobStatus.SUCCEEDED, result={}),
+                               lambda o: o, poll_due=123.0)
+    assert store.redis.zscore(Keys.poll_due, "F2") is None  # a paid trade is not polled

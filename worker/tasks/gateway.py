@@ -54,8 +54,18 @@ def start_attempt(job_id: str) -> Record | None:
     return job
 
 
-def succeed(job_id: str, result: Mapping[str, Any]) -> None:
-    job = services.store().update_job(job_id, lambda j: job_finished(j, JobStatus.SUCCEEDED, result=result))
+def succeed(job_id: str, result: Mapping[str, Any], *,
+            order: tuple[str, Callable[[Record], Record]] | None = None, poll_due: float | None = None) -> None:
+    """End the job `succeeded` with `result`; with `order` (out_trade_no, change), change the order in the same
+    transaction, and put the trade on the poll schedule at `poll_due`."""
+    def finished(j: Record) -> Record:
+        return job_finished(j, JobStatus.SUCCEEDED, result=result)
+
+    store = services.store()
+    if order is None:
+        job = store.update_job(job_id, finished)
+    else:
+        job = store.finish_job_and_order(job_id, order[0], finished, order[1], poll_due=poll_due)
     if job is not None and job["status"] == JobStatus.SUCCEEDED:
         metrics.job_succeeded(job["type"])
         log.info("%s job %s succeeded after %s attempt(s)", job["type"], job_id, job.get("attempts"))

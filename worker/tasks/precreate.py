@@ -57,6 +57,5 @@ def precreate(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
             return
     expires_at = deadline(request.get("timeoutExpress") or "15d", datetime.now(UTC)).isoformat()
     qr_code = result.get("qr_code", "")
-    store.update_order(otn, lambda o: order_precreated(o, qr_code=qr_code, expires_at=expires_at))
-    store.schedule_poll(otn, time.time() + get_settings().poll_intervals_s[0])
-    succeed(job_id, result)
+    succeed(job_id, result, order=(otn, lambda o: order_precreated(o, qr_code=qr_code, expires_at=expires_at)),
+            poll_due=time.time() + get_settings().poll_intervals_s[0])
