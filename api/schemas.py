@@ -305,8 +305,9 @@ class QrcodeRequest(JobRequest):
         default=None,
         alias="callbackUrl",
         max_length=512,
-        description="URL that receives the order's status changes as JSON POSTs.",
+        description="URL that receives the order's status changes as JSON POSTs: an absolute http or https URL.",
         examples=["https://shop.example.com/alipay/callback"],
+        json_schema_extra={"format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\\s]+"},
     )
     body: Annotated[str | None, BeforeValidator(_text_validator(max_length=128, required=False))] = Field(
         default=None, max_length=128, description="Order description.", examples=["2 x coffee"]
