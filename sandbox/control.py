@@ -125,7 +125,8 @@ def add_fault() -> Any:
 
 @bp.delete("/faults")
 def clear_faults() -> Any:
-    return jsonify({"cleared": current_sandbox().faults.clear()})
+    """Drop every fault, or with `?method=` only the faults set for that method (`*`, `notify`, or one API)."""
+    return jsonify({"cleared": current_sandbox().faults.clear(request.args.get("method") or None)})
 
 
 def _clock_json() -> dict[str, Any]:

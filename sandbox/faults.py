@@ -95,10 +95,12 @@ class FaultPlan:
         with self._lock:
             return [f.as_dict() for f in self._faults]
 
-    def clear(self) -> int:
+    def clear(self, method: str | None = None) -> int:
+        """Drop every fault, or only those set for `method`; returns how many were dropped."""
         with self._lock:
-            count = len(self._faults)
-            self._faults.clear()
+            kept = [f for f in self._faults if method is not None and f.method != method]
+            count = len(self._faults) - len(kept)
+            self._faults[:] = kept
             return count
 
 

@@ -197,8 +197,8 @@ class Stack:
                                                                "delay_ms": delay_ms})
         assert response.status_code < 300, response.text
 
-    def clear_faults(self) -> None:
-        requests.delete(self.sandbox + "/sandbox/faults", timeout=10)
+    def clear_faults(self, method: str | None = None) -> None:
+        requests.delete(self.sandbox + "/sandbox/faults", params={"method": method} if method else None, timeout=10)
 
     def calls(self, otn: str | None = None, method: str | None = None) -> list[dict]:
         rows = requests.get(self.sandbox + "/sandbox/calls", timeout=10).json()

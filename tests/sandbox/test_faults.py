@@ -116,6 +116,14 @@ def test_a_fault_for_one_method_leaves_others_alone(sandbox, app_key, paid):
     assert sandbox.delete("/sandbox/faults") == {"cleared": 2}
 
 
+def test_faults_of_one_method_can_be_cleared_alone(sandbox):
+    sandbox.fault("alipay.trade.query", "delay", times=5, delay_ms=10)
+    sandbox.fault("notify", "reset", times=5)
+    assert sandbox.delete("/sandbox/faults?method=alipay.trade.query") == {"cleared": 1}
+    assert [f["method"] for f in sandbox.get("/sandbox/faults").json()] == ["notify"]
+    assert sandbox.delete("/sandbox/faults") == {"cleared": 1}
+
+
 @pytest.mark.parametrize("body", [
     {"method": "alipay.trade.nope", "fault": "reset"},
     {"method": "*", "fault": "explode"},
