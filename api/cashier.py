@@ -18,6 +18,7 @@ from flask import Blueprint, Response, current_app, jsonify, make_response, rend
 
 from api.cashier_texts import TEXTS, language
 from api.errors import InvalidRequest, NotFound
+from api.jobs import order_or_404
 from worker.states import OrderStatus
 from worker.transitions import Record
 
@@ -121,13 +122,6 @@ def _order(out_trade_no: str) -> Record | None:
     return order
 
 
-def _order_or_404(out_trade_no: str) -> Record:
-    order = _order(out_trade_no)
-    if order is None:
-        raise NotFound(f"No order {out_trade_no} is known here.", code="order_not_found")
-    return order
-
-
 # --- the QR image -------------------------------------------------------------------------------------------
 
 
@@ -154,7 +148,7 @@ def _image_max_age() -> int:
 
 
 def _qr_image(out_trade_no: str, kind: str) -> Response:
-    order = _order_or_404(out_trade_no)
+    order = order_or_404(out_trade_no)
     qr_code = order.get("qr_code")
     if not qr_code:
         why = "its precreate failed" if order.get("status") == OrderStatus.FAILED else "it is still being issued"
@@ -203,7 +197,7 @@ def pay_page(out_trade_no: str) -> Response:
     order = _order(out_trade_no)
     if order is None:
         if request.accept_mimetypes.best_match(["application/json", "text/html"]) != "text/html":
-            raise NotFound(f"No order {out_trade_no} is known here.", code="order_not_found")
+            order_or_404(out_trade_no)  # answers the JSON 404
         return _page(render_template("cashier/not_found.html", t=TEXTS[lang], lang=lang), 404)
     status = buyer_status(order)
     config = {
@@ -219,6 +213,6 @@ def pay_page(out_trade_no: str) -> Response:
 
 @bp.get("/orders/<out_trade_no>/pay/status")
 def pay_status(out_trade_no: str) -> Response:
-    response = jsonify(buyer_status(_order_or_404(out_trade_no)))
+    response = jsonify(buyer_status(order_or_404(out_trade_no)))
     response.headers["Cache-Control"] = "no-store"
     return response
