@@ -16,7 +16,7 @@ from api.errors import register_error_handlers
 from api.params import request_params
 from api.schemas import QrcodeRequest, validate
 from worker.alipay import trade
-from worker.alipay.client import AlipayClient, new_session
+from worker.alipay.client import AlipayClient, new_pool
 from worker.alipay.errors import AlipayError
 from worker.settings import get_settings
 
@@ -26,7 +26,7 @@ def create_app() -> Flask:
     client = AlipayClient(settings.gateway_url, settings.app_id, settings.app_private_key,
                           settings.alipay_public_key, notify_url=settings.notify_url,
                           connect_timeout=settings.connect_timeout_s, read_timeout=settings.read_timeout_s,
-                          session=new_session(int(os.environ.get("BENCH_SYNC_POOL", "10"))))
+                          pool=new_pool(int(os.environ.get("BENCH_SYNC_POOL", "10")), settings.gateway_url))
     app = Flask(__name__)
     register_error_handlers(app)
 

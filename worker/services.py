@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from worker import defaults, metrics
-from worker.alipay.client import AlipayClient, new_session
+from worker.alipay.client import AlipayClient, new_pool
 from worker.settings import get_settings
 from worker.store import Store
 
@@ -20,8 +20,8 @@ def store() -> Store:
 @lru_cache(maxsize=1)
 def alipay() -> AlipayClient:
     settings = get_settings()
-    session = new_session(pool_size=max(10, settings.worker_concurrency), gateway_url=settings.gateway_url)
+    pool = new_pool(pool_size=max(10, settings.worker_concurrency), gateway_url=settings.gateway_url)
     return AlipayClient(settings.gateway_url, settings.app_id, settings.app_private_key,
                         settings.alipay_public_key, notify_url=settings.notify_url,
                         connect_timeout=settings.connect_timeout_s, read_timeout=settings.read_timeout_s,
-                        session=session, on_call=metrics.gateway_call)
+                        pool=pool, on_call=metrics.gateway_call)

@@ -1,7 +1,7 @@
 """Alipay OpenAPI (gateway.do) client: keys, signing, transport, one module per API family."""
 
 from . import bill, trade
-from .client import AlipayClient, SignedRequest, new_session
+from .client import AlipayClient, SignedRequest, new_pool
 from .errors import (
     AlipayError,
     BusinessError,
@@ -36,7 +36,7 @@ __all__ = [
     "bill",
     "load_private_key",
     "load_public_key",
-    "new_session",
+    "new_pool",
     "trade",
     "verify_notification",
 ]

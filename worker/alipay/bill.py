@@ -9,15 +9,20 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urljoin
 
-import requests
+import urllib3
+from requests.utils import requote_uri
 
-from .client import AlipayClient, transport_error
-from .errors import AlipayError, GatewayHTTPError, MalformedResponse
+from .client import AlipayClient, exchange
+from .errors import GatewayHTTPError, MalformedResponse, OutcomeUnknown
 
 METHOD = "alipay.data.dataservice.bill.downloadurl.query"
 DOWNLOAD = "bill.download"
 """The `method` recorded on errors of the file download itself."""
+
+MAX_REDIRECTS = 30
+"""Redirects the download follows, as `requests` did for a GET; the gateway's own calls follow none."""
 
 _BILL_DATE = re.compile(r"\d{4}-\d{2}(-\d{2})?")
 _ZIP_MAGIC = b"PK"
@@ -49,7 +54,7 @@ def download_url(client: AlipayClient, *, bill_date: date | str, bill_type: str 
 
 
 def download(
-    client: AlipayClient | requests.Session,
+    client: AlipayClient | urllib3.PoolManager,
     url: str,
     *,
     timeout: tuple[float, float] = (5.0, 30.0),
@@ -58,22 +63,24 @@ def download(
 
     Raises GatewayUnreachable / GatewayHTTPError (retry, with a new link if this one may have expired),
     OutcomeUnknown for a broken transfer, and MalformedResponse when the answer is not a zip (for example an
-    expiry page). Uses the client's pooled session when given a client.
+    expiry page). Uses the client's connection pool when given a client. Redirects are followed (up to
+    MAX_REDIRECTS), each hop one GET without retry.
     """
-    session = client.session if isinstance(client, AlipayClient) else client
-    error: AlipayError | None = None
-    try:
-        answer = session.get(url, timeout=timeout)
-    except requests.RequestException as exc:
-        error = transport_error(DOWNLOAD, exc, timeout[1])
-    if error is not None:
-        raise error
-    status = answer.status_code
+    pool = client.pool if isinstance(client, AlipayClient) else client
+    url = requote_uri(url)  # the URL exactly as `requests` sent it: unreserved characters unescaped
+    for _ in range(MAX_REDIRECTS + 1):
+        answer, content = exchange(pool, DOWNLOAD, "GET", url, timeout=timeout)
+        location = answer.get_redirect_location()
+        if not location:
+            break
+        url = urljoin(url, requote_uri(location))
+    else:
+        raise OutcomeUnknown(f"{DOWNLOAD}: more than {MAX_REDIRECTS} redirects", method=DOWNLOAD)
+    status = answer.status
     if status == 429 or status >= 500:
         raise GatewayHTTPError(f"{DOWNLOAD}: HTTP {status}", method=DOWNLOAD, status_code=status)
     if status != 200:
         raise MalformedResponse(f"{DOWNLOAD}: HTTP {status}", method=DOWNLOAD, status_code=status)
-    content: bytes = answer.content
     if not content.startswith(_ZIP_MAGIC):
         raise MalformedResponse(
             f"{DOWNLOAD}: the answer is not a zip file", method=DOWNLOAD, status_code=status

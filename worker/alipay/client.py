@@ -1,4 +1,4 @@
-"""The gateway.do transport: common parameters, RSA2 signing, one pooled HTTP session, error classification.
+"""The gateway.do transport: common parameters, RSA2 signing, one urllib3 connection pool, error classification.
 
 Requests are sent the way Alipay's official SDKs send them (ALIPAY.md 1.4): POST, the common parameters and
 `sign` URL-encoded in the query string, `biz_content` in a form-encoded body. Answers are verified and
@@ -21,10 +21,16 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import requests
+import urllib3
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+from requests.utils import (
+    DEFAULT_CA_BUNDLE_PATH,
+    default_headers,
+    get_auth_from_url,
+    get_environ_proxies,
+    prepend_scheme_if_needed,
+    select_proxy,
+)
 
 from . import signing
 from .errors import (
@@ -60,7 +66,17 @@ NOTIFY_METHODS = frozenset(
 """Methods that create a trade: they receive the client's default `notify_url` when the call gives none."""
 
 POOL_SIZE = 10
-"""Connections kept open per gateway host by the client's own session."""
+"""Connections kept open per gateway host by the client's own pool."""
+
+BASE_HEADERS: Mapping[str, str] = dict(default_headers())
+"""What every request carries besides its own headers: the very headers `requests` used to send (User-Agent,
+Accept-Encoding, Accept, Connection), so the wire format did not change when the transport left `requests`."""
+
+POST_HEADERS: Mapping[str, str] = {**BASE_HEADERS, "Content-Type": CONTENT_TYPE}
+"""A gateway call's headers but its Content-Length, which goes last, where `requests` put it."""
+
+TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError)
+"""What a urllib3 request or the reading of its answer raises when the exchange fails."""
 
 CallObserver = Callable[[str, str, float], None]
 """Told of every finished `call`: (method, outcome, seconds), outcome `success` or the error's `kind`."""
@@ -130,26 +146,85 @@ class SignedRequest:
         return urlencode({"biz_content": self.biz_content}).encode(CHARSET)
 
 
-def new_session(pool_size: int = POOL_SIZE, gateway_url: str | None = None) -> requests.Session:
-    """A pooled session that never retries or follows redirects by itself: retrying is the caller's call.
+def new_pool(pool_size: int = POOL_SIZE, gateway_url: str | None = None) -> urllib3.PoolManager:
+    """A connection pool that never retries or follows redirects by itself: retrying is the caller's call.
 
-    With `gateway_url`, the proxies the environment sets for it are read once, here, instead of on every call.
+    With `gateway_url`, the proxy the environment sets for it (`https_proxy`, `all_proxy`, ... unless
+    `no_proxy` exempts the host) is read once, here, and every request of the pool goes through it; without,
+    no proxy is used. TLS certificates are checked against certifi's bundle, as `requests` did.
     """
-    session = requests.Session()
-    if gateway_url is not None:
-        session.proxies.update(requests.utils.get_environ_proxies(gateway_url))
-        session.trust_env = False
-    retry = Retry(total=0, connect=0, read=False, redirect=False, status=0, other=0, raise_on_status=False)
-    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=retry)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
+    options: dict[str, Any] = {
+        "num_pools": pool_size,
+        "maxsize": pool_size,
+        "block": False,
+        "retries": False,
+        "cert_reqs": "CERT_REQUIRED",
+        "ca_certs": DEFAULT_CA_BUNDLE_PATH,
+    }
+    proxy = select_proxy(gateway_url, get_environ_proxies(gateway_url)) if gateway_url is not None else None
+    if not proxy:
+        return urllib3.PoolManager(**options)
+    proxy = prepend_scheme_if_needed(proxy, "http")
+    if not urllib3.util.parse_url(proxy).host:
+        raise ValueError("the proxy set in the environment for the gateway has no host")
+    username, password = get_auth_from_url(proxy)
+    if proxy.lower().startswith("socks"):
+        from urllib3.contrib.socks import SOCKSProxyManager  # needs PySocks, as it did under requests
+
+        return SOCKSProxyManager(proxy, username=username, password=password, **options)
+    auth = urllib3.make_headers(proxy_basic_auth=f"{username}:{password}")["proxy-authorization"] if username else ""
+    return urllib3.ProxyManager(proxy, proxy_headers={"Proxy-Authorization": auth} if auth else None, **options)
+
+
+def exchange(
+    pool: urllib3.PoolManager,
+    label: str,
+    http_method: str,
+    url: str,
+    *,
+    timeout: tuple[float, float],
+    body: bytes | None = None,
+    headers: Mapping[str, str] = BASE_HEADERS,
+) -> tuple[urllib3.BaseHTTPResponse, bytes]:
+    """One HTTP exchange, no retry, no redirect followed: the answer (status, headers) and its whole body.
+
+    `timeout` is (connect, read) in seconds, read being the longest wait for the next bytes of the answer.
+    A failure is raised as the AlipayError `transport_error` picks, named by `label`, outside any `except`
+    block: urllib3's exceptions carry the URL, whose query may hold `sign`, and must not ride along.
+    """
+    error: AlipayError | None = None
+    connect_timeout, read_timeout = timeout
+    try:
+        answer = pool.request(
+            http_method,
+            url,
+            body=body,
+            headers=headers,
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+            retries=False,
+            redirect=False,
+            preload_content=False,
+        )
+    except TRANSPORT_ERRORS as exc:
+        error = transport_error(label, exc, read_timeout)
+    if error is not None:
+        raise error
+    # The body is read apart from the status line and headers: a failure now breaks off an answer.
+    try:
+        data = answer.read()
+    except TRANSPORT_ERRORS as exc:
+        error = transport_error(label, exc, read_timeout, answered=True)
+    finally:
+        answer.release_conn()
+    if error is not None:
+        raise error
+    return answer, data
 
 
 class AlipayClient:
     """Signs, sends and verifies calls to one Alipay gateway for one app.
 
-    One client per process (create it after a fork, never before): calls share one pooled `requests.Session`.
+    One client per process (create it after a fork, never before): calls share one `urllib3.PoolManager`.
     Holds the app's private key; its repr and its errors never show keys or signatures. The client never
     retries: every failure is raised as an `AlipayError` whose class says whether a retry is safe.
     """
@@ -164,7 +239,7 @@ class AlipayClient:
         notify_url: str | None = None,
         connect_timeout: float = 5.0,
         read_timeout: float = 15.0,
-        session: requests.Session | None = None,
+        pool: urllib3.PoolManager | None = None,
         on_call: CallObserver | None = None,
     ) -> None:
         parts = urlsplit(gateway_url)
@@ -189,8 +264,8 @@ class AlipayClient:
             if isinstance(alipay_public_key, signing.PublicKey)
             else signing.load_public_key(alipay_public_key)
         )
-        self._owns_session = session is None
-        self.session = session if session is not None else new_session(gateway_url=gateway_url)
+        self._owns_pool = pool is None
+        self.pool = pool if pool is not None else new_pool(gateway_url=gateway_url)
         self.on_call = on_call
 
     def __repr__(self) -> str:
@@ -205,9 +280,9 @@ class AlipayClient:
         self.close()
 
     def close(self) -> None:
-        """Close the pooled connections, if the session is the client's own."""
-        if self._owns_session:
-            self.session.close()
+        """Close the pooled connections, if the pool is the client's own."""
+        if self._owns_pool:
+            self.pool.clear()
 
     @property
     def alipay_public_key(self) -> signing.PublicKey:
@@ -292,23 +367,22 @@ class AlipayClient:
         extra_params: Mapping[str, str] | None,
     ) -> dict[str, Any]:
         request = self.prepare(method, biz_content, notify_url=notify_url, extra_params=extra_params)
-        error: AlipayError | None = None
+        body = request.body()
         try:
-            answer = self.session.post(
+            answer, data = exchange(
+                self.pool,
+                method,
+                "POST",
                 self.url_for(request),
-                data=request.body(),
-                headers={"Content-Type": CONTENT_TYPE},
+                body=body,
+                headers={**POST_HEADERS, "Content-Length": str(len(body))},
                 timeout=(self.connect_timeout, self.read_timeout),
-                allow_redirects=False,
             )
-        except requests.RequestException as exc:
-            error = transport_error(method, exc, self.read_timeout)
-        if error is not None:
-            # Raised outside the except block: requests' messages carry the URL, whose query holds `sign`.
-            log.info("alipay %s failed: %s", method, error)
-            raise error
+        except AlipayError as exc:
+            log.info("alipay %s failed: %s", method, exc)
+            raise
         try:
-            fields = read_answer(method, answer.status_code, answer.content, self._public_key)
+            fields = read_answer(method, answer.status, data, self._public_key)
         except SignatureError as exc:
             log.warning("alipay %s: %s", method, exc)
             raise
@@ -360,10 +434,17 @@ _UNREACHABLE = (
 )
 
 
-def transport_error(method: str, exc: requests.RequestException, read_timeout: float) -> AlipayError:
-    """The AlipayError for a failed HTTP exchange. Messages name the cause's class only, never the URL."""
+def transport_error(
+    method: str, exc: BaseException, read_timeout: float, *, answered: bool = False
+) -> AlipayError:
+    """The AlipayError for a failed HTTP exchange. Messages name the cause's class only, never the URL.
+
+    `exc` is what urllib3 raised with retries off (`NewConnectionError`, `ConnectTimeoutError`,
+    `ReadTimeoutError`, `ProtocolError`, `SSLError`, `ProxyError`, ...) or a bare `OSError`; `answered` says
+    the status line and headers had arrived, so the failure broke off the body of an answer.
+    """
     causes = list(_causes(exc))
-    plain = [c for c in causes if isinstance(c, OSError) and not isinstance(c, requests.RequestException)]
+    plain = [c for c in causes if isinstance(c, OSError)]
     root = type(plain[-1] if plain else causes[-1]).__name__
 
     def unknown(reason: str) -> OutcomeUnknown:
@@ -372,16 +453,22 @@ def transport_error(method: str, exc: requests.RequestException, read_timeout: f
     def unreachable(reason: str) -> GatewayUnreachable:
         return GatewayUnreachable(f"{method}: {reason}; the request was not processed", method=method)
 
-    if isinstance(exc, requests.ConnectTimeout):
-        return unreachable("connect timeout")
-    if isinstance(exc, requests.ReadTimeout) or any(
-        isinstance(c, urllib3.exceptions.ReadTimeoutError) for c in causes
+    # NewConnectionError subclasses ConnectTimeoutError: refused, unresolvable, ... are not timeouts.
+    if (
+        not answered
+        and isinstance(exc, urllib3.exceptions.ConnectTimeoutError)
+        and not isinstance(exc, urllib3.exceptions.NewConnectionError)
     ):
+        return unreachable("connect timeout")
+    if any(isinstance(c, urllib3.exceptions.ReadTimeoutError) for c in causes):
         return unknown(f"no answer within {read_timeout:g} s")
     if any(isinstance(c, http.client.RemoteDisconnected) for c in causes):
         return unknown("the gateway closed the connection without answering")
-    if not isinstance(exc, requests.ConnectionError):
-        return unknown(f"the answer broke off ({type(exc).__name__})")
+    if answered and not isinstance(exc, urllib3.exceptions.SSLError):
+        # urllib3 raises ProtocolError(message, what broke): IncompleteRead, InvalidChunkLength, a reset, ...
+        wrapped = exc.args[-1] if isinstance(exc, urllib3.exceptions.ProtocolError) and exc.args else None
+        broken = wrapped if isinstance(wrapped, BaseException) else exc
+        return unknown(f"the answer broke off ({type(broken).__name__})")
     for cause in causes:
         if isinstance(cause, ConnectionRefusedError):
             return unreachable("connection refused")

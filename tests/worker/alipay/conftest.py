@@ -1,11 +1,14 @@
 """A tiny HTTP gateway that records requests and plays canned answers, plus signed-body helpers.
 
 The gateway is a stdlib `ThreadingHTTPServer` on 127.0.0.1: tests queue what it should do with the next
-request (answer, hang, close without answering, reset) and read back what it received.
+request (answer, hang, close without answering, reset, any raw bytes) and read back what it received,
+including the client port each request came from. It closes the connection after every exchange unless
+`keep_alive` is set, which makes it speak HTTP/1.1 and keep the connection open after a `Reply`.
 """
 
 from __future__ import annotations
 
+import gc
 import socket
 import struct
 import threading
@@ -33,6 +36,7 @@ class Reply:
     body: bytes | str = b""
     status: int = 200
     content_type: str = "text/html;charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -50,7 +54,14 @@ class Reset:
     """Read the request, then abort the connection with a TCP RST (SO_LINGER on, timeout 0)."""
 
 
-Action = Reply | Hang | Close | Reset
+@dataclass
+class Raw:
+    """Read the request, write these bytes as the whole answer (status line included), then close."""
+
+    data: bytes
+
+
+Action = Reply | Hang | Close | Reset | Raw
 
 
 @dataclass
@@ -62,6 +73,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     form: dict[str, str]
+    client_port: int
 
 
 @dataclass
@@ -70,6 +82,7 @@ class FakeGateway:
     actions: deque[Action] = field(default_factory=deque)
     received: list[Received] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
+    keep_alive: bool = False
 
     @property
     def url(self) -> str:
@@ -87,8 +100,16 @@ class FakeGateway:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
+    timeout = 10.0
+    """A kept-alive connection the client never closes cannot hold the server's shutdown for ever."""
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def handle(self) -> None:
+        if self.server.gateway.keep_alive:
+            self.protocol_version = "HTTP/1.1"
+        super().handle()
 
     def _handle(self) -> None:
         gateway = self.server.gateway
@@ -104,17 +125,22 @@ class _Handler(BaseHTTPRequestHandler):
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=body,
                 form=dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)),
+                client_port=int(self.client_address[1]),
             )
         )
         action = gateway.actions.popleft() if gateway.actions else Reply(b"no canned answer", status=500)
-        self.close_connection = True
+        self.close_connection = not (gateway.keep_alive and isinstance(action, Reply))
         if isinstance(action, Reply):
             data = action.body.encode("utf-8") if isinstance(action.body, str) else action.body
             self.send_response(action.status)
             self.send_header("Content-Type", action.content_type)
             self.send_header("Content-Length", str(len(data)))
+            for name, value in action.headers.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
+        elif isinstance(action, Raw):
+            self.wfile.write(action.data)
         elif isinstance(action, Hang):
             gateway.release.wait(HANG_LIMIT_S)
         elif isinstance(action, Reset):
@@ -145,6 +171,11 @@ def gateway() -> Iterator[FakeGateway]:
     thread.start()
     yield fake
     fake.release.set()
+    if fake.keep_alive:
+        # urllib3's PoolManager.clear() leaves a pool's idle connections to the pool's finalizer, and a pool
+        # caught in a failed exchange's reference cycle waits for the garbage collector: run it, so that the
+        # kept-alive connections close and their handler threads end before the server joins them.
+        gc.collect()
     server.shutdown()
     server.server_close()
     thread.join()

@@ -14,7 +14,15 @@ from typing import Any
 import pytest
 
 from tests.conftest import KeySet
-from worker.alipay import AlipayClient, GatewayHTTPError, GatewayUnreachable, MalformedResponse, bill, trade
+from worker.alipay import (
+    AlipayClient,
+    GatewayHTTPError,
+    GatewayUnreachable,
+    MalformedResponse,
+    OutcomeUnknown,
+    bill,
+    trade,
+)
 
 from .conftest import FakeGateway, Reply, signed_body
 
@@ -152,11 +160,35 @@ def test_download_the_zip(gateway: FakeGateway, client: AlipayClient) -> None:
     gateway.answer(Reply(data, content_type="application/zip"), Reply(data))
     base = gateway.url.replace("/gateway.do", "/bill.zip")
     assert bill.download(client, f"{base}?fileId=1") == data
-    assert bill.download(client.session, f"{base}?fileId=2") == data
+    assert bill.download(client.pool, f"{base}?fileId=2") == data
     assert [(r.method, r.query) for r in gateway.received] == [
         ("GET", {"fileId": "1"}),
         ("GET", {"fileId": "2"}),
     ]
+
+
+def test_download_follows_redirects(gateway: FakeGateway, client: AlipayClient) -> None:
+    data = a_zip()
+    base = gateway.url.replace("/gateway.do", "")
+    gateway.answer(
+        Reply("", status=302, headers={"Location": "/moved.zip?fileId=1"}),
+        Reply("", status=301, headers={"Location": f"{base}/final.zip?fileId=1&a=%7E"}),
+        Reply(data),
+    )
+    assert bill.download(client, f"{base}/bill.zip?fileId=1") == data
+    assert [(r.method, r.path, r.query) for r in gateway.received] == [
+        ("GET", "/bill.zip", {"fileId": "1"}),
+        ("GET", "/moved.zip", {"fileId": "1"}),
+        ("GET", "/final.zip", {"fileId": "1", "a": "~"}),
+    ]
+
+
+def test_download_gives_up_after_too_many_redirects(gateway: FakeGateway, client: AlipayClient) -> None:
+    gateway.answer(*[Reply("", status=302, headers={"Location": "/again.zip"})] * (bill.MAX_REDIRECTS + 1))
+    with pytest.raises(OutcomeUnknown) as caught:
+        bill.download(client, gateway.url.replace("/gateway.do", "/bill.zip"))
+    assert caught.value.method == bill.DOWNLOAD
+    assert len(gateway.received) == bill.MAX_REDIRECTS + 1
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """A store on the tests' own Redis, a fake gateway that answers from dicts, and helpers to put orders in place.
 
 The fake stands where an `AlipayClient` goes: `call(method, biz)` is what `worker.alipay.trade` and
-`worker.alipay.bill` use, and `get(url, timeout=...)` is the download of the bill zip. It counts every call.
+`worker.alipay.bill` use, and `request("GET", url, ...)`, as on a urllib3 pool, is the download of the bill
+zip. It counts every call.
 """
 
 from __future__ import annotations
@@ -32,8 +33,19 @@ def not_exist(method: str, sub_code: str = "ACQ.TRADE_NOT_EXIST") -> BusinessErr
 
 @dataclass
 class Download:
-    status_code: int
+    """The little of a urllib3 response that `bill.download` reads."""
+
+    status: int
     content: bytes
+
+    def read(self) -> bytes:
+        return self.content
+
+    def release_conn(self) -> None:
+        pass
+
+    def get_redirect_location(self) -> bool:
+        return False
 
 
 @dataclass
@@ -66,7 +78,8 @@ class FakeGateway:
             raise answer
         return dict(answer)
 
-    def get(self, url: str, timeout: Any = None) -> Download:
+    def request(self, method: str, url: str, **_: Any) -> Download:
+        assert method == "GET"
         with self._lock:
             self.calls.append(("bill.download", {"url": url}))
         assert isinstance(self.bill, bytes)
