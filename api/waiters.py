@@ -3,12 +3,14 @@
 Each API process keeps one pub/sub connection, pattern-subscribed to the job-end channel that the store
 publishes on, in a background thread; a waiting request registers an event for its job and sleeps on it. So
 a wait costs no Redis connection of its own and no polling, and at most MAX_WAITERS requests wait at once (the
-others are answered at once). A waiter also re-reads its job every few seconds, so that a message lost while
-the connection was down only delays the answer.
+others are answered at once). The message carries the job's final record, so the request answers without
+reading it again. A waiter also re-reads its job every few seconds, so that a message lost while the
+connection was down only delays the answer.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -23,12 +25,22 @@ log = logging.getLogger(__name__)
 RECHECK_S = 2.0
 
 
+class _Waiter:
+    """One waiting request: the event it sleeps on, and the final record the listener hands it."""
+
+    __slots__ = ("event", "record")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.record: Record | None = None
+
+
 class JobWaiters:
     def __init__(self, store: Store, max_waiters: int) -> None:
         self.store = store
         self._slots = threading.BoundedSemaphore(max_waiters)
         self._lock = threading.Lock()
-        self._events: dict[str, set[threading.Event]] = defaultdict(set)
+        self._waiters: dict[str, set[_Waiter]] = defaultdict(set)
         self._subscribed = threading.Event()
         self._pid: int | None = None
 
@@ -56,8 +68,12 @@ class JobWaiters:
                     channel = message["channel"]
                     job_id = (channel.decode() if isinstance(channel, bytes) else channel)[prefix:]
                     with self._lock:
-                        for event in self._events.get(job_id, ()):
-                            event.set()
+                        waiters = list(self._waiters.get(job_id, ()))
+                    if waiters:
+                        record = _final_record(message.get("data"))
+                        for waiter in waiters:
+                            waiter.record = record
+                            waiter.event.set()
             except Exception as exc:  # noqa: BLE001 - the listener must outlive a Redis restart
                 log.warning("job-end listener lost its connection (%s); reconnecting", type(exc).__name__)
                 self._wake_all()
@@ -67,34 +83,45 @@ class JobWaiters:
 
     def _wake_all(self) -> None:
         with self._lock:
-            for events in self._events.values():
-                for event in events:
-                    event.set()
+            for waiters in self._waiters.values():
+                for waiter in waiters:
+                    waiter.event.set()
 
     def wait(self, job_id: str, seconds: float) -> Record | None:
         """The job once it has ended, or as it is after `seconds`; None at once when every slot is taken."""
         if not self._slots.acquire(blocking=False):
             return None
-        event = threading.Event()
+        waiter = _Waiter()
         try:
             self._ensure_listener()
             with self._lock:
-                self._events[job_id].add(event)
+                self._waiters[job_id].add(waiter)
             deadline = time.monotonic() + seconds
             job = self.store.get_job(job_id)
             while job is not None and not JobStatus(job["status"]).final:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                event.wait(min(left, RECHECK_S))
-                event.clear()
-                job = self.store.get_job(job_id)
+                waiter.event.wait(min(left, RECHECK_S))
+                waiter.event.clear()
+                job = waiter.record if waiter.record is not None else self.store.get_job(job_id)
             return job
         finally:
             with self._lock:
-                waiting = self._events.get(job_id)
+                waiting = self._waiters.get(job_id)
                 if waiting is not None:
-                    waiting.discard(event)
+                    waiting.discard(waiter)
                     if not waiting:
-                        del self._events[job_id]
+                        del self._waiters[job_id]
             self._slots.release()
+
+
+def _final_record(data: object) -> Record | None:
+    """The job record an end message carries, if it is one (anything else makes the waiter read the store)."""
+    try:
+        record = json.loads(data) if isinstance(data, (bytes, str)) else None
+        if isinstance(record, dict) and JobStatus(str(record.get("status"))).final:
+            return record
+    except ValueError:  # not JSON, or not a job status
+        pass
+    return None

@@ -1,8 +1,10 @@
 """Jobs and orders in Redis: the single source the API answers from.
 
-Every key name is built by `Keys`. Every change goes through a WATCH/MULTI transaction around a pure
-transition from `worker.transitions`, so concurrent writers (API, workers, notifications) never lose or
-reverse each other's changes. Records are JSON strings.
+Every key name is built by `Keys`. Every change is a pure transition from `worker.transitions` applied
+optimistically: the records are read in one MGET, the change is computed here, and one script writes it only
+if none of the records read has changed meanwhile (otherwise they are read again). Concurrent writers (API,
+workers, notifications) so never lose or reverse each other's changes, at two round trips a change. Records
+are JSON strings.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -139,6 +141,28 @@ T = TypeVar("T")
 _LEDGER_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
+_CHECK_AND_WRITE = """
+for i = 1, #KEYS do
+  local current = redis.call('GET', KEYS[i])
+  if current then
+    if ARGV[i] ~= '=' .. current then return 0 end
+  elseif ARGV[i] ~= '-' then
+    return 0
+  end
+end
+local i = #KEYS + 1
+while i <= #ARGV do
+  local count = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + count))
+  i = i + count + 1
+end
+return 1
+"""
+"""Compare, then write: KEYS are the records a change was computed from and ARGV[i] is what was read from
+KEYS[i] ('=' and the value, or '-' when absent). Only when every one still holds that are the writes applied:
+the rest of ARGV, each command as its argument count followed by its arguments."""
+
+
 _FINISH_DELIVERY = """
 if redis.call('LLEN', KEYS[2]) > tonumber(ARGV[2]) then
   redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
@@ -161,6 +185,48 @@ def _names(items: Any) -> list[str]:
     return [m.decode() if isinstance(m, bytes) else str(m) for m in items]
 
 
+class Writes:
+    """The Redis commands of one change, queued in order, for `_CHECK_AND_WRITE` to apply all at once."""
+
+    def __init__(self) -> None:
+        self.args: list[str | bytes | int | float] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.args)
+
+    def _add(self, *command: str | bytes | int | float) -> None:
+        self.args.append(len(command))
+        self.args.extend(command)
+
+    def set(self, key: str, value: str, ex: int | None = None) -> None:
+        self._add("SET", key, value, *(("EX", ex) if ex else ()))
+
+    def delete(self, *keys: str) -> None:
+        self._add("DEL", *keys)
+
+    def zadd(self, key: str, mapping: dict[str, float], nx: bool = False) -> None:
+        pairs = [item for member, score in mapping.items() for item in (score, member)]
+        self._add("ZADD", key, *(("NX",) if nx else ()), *pairs)
+
+    def zrem(self, key: str, *members: str) -> None:
+        self._add("ZREM", key, *members)
+
+    def hincrby(self, key: str, field: str, amount: int) -> None:
+        self._add("HINCRBY", key, field, amount)
+
+    def sadd(self, key: str, *members: str) -> None:
+        self._add("SADD", key, *members)
+
+    def rpush(self, key: str, *values: str) -> None:
+        self._add("RPUSH", key, *values)
+
+    def expire(self, key: str, seconds: int) -> None:
+        self._add("EXPIRE", key, seconds)
+
+    def publish(self, channel: str, message: str) -> None:
+        self._add("PUBLISH", channel, message)
+
+
 def is_unsettled(order: Record) -> bool:
     """Whether the order still waits on the gateway: open, closed by us at its deadline but not yet confirmed
     closed at the gateway, or with a refund in flight or of unknown outcome."""
@@ -177,8 +243,8 @@ def _ledger_days(order: Record) -> set[str]:
     return {s[:10] for s in stamps if isinstance(s, str) and _LEDGER_DAY.match(s)}
 
 
-def _count(pipe: redis.client.Pipeline, old: Record | None, new: Record | None) -> None:
-    """Move an order between the per-status counts (inside MULTI); `old` None for a new order, `new` None for
+def _count(pipe: Writes, old: Record | None, new: Record | None) -> None:
+    """Move an order between the per-status counts; `old` None for a new order, `new` None for
     one removed. Keeps the orders gauge of /metrics O(1) to read."""
     before, after = (old or {}).get("status"), (new or {}).get("status")
     if before == after:
@@ -189,7 +255,7 @@ def _count(pipe: redis.client.Pipeline, old: Record | None, new: Record | None) 
         pipe.hincrby(Keys.orders_by_status, after, 1)
 
 
-def _track(pipe: redis.client.Pipeline, order: Record) -> None:
+def _track(pipe: Writes, order: Record) -> None:
     if is_unsettled(order):
         pipe.zadd(Keys.unsettled, {order["out_trade_no"]: time.time()})
     else:
@@ -207,25 +273,25 @@ class Store:
         self.order_ttl_s = order_ttl_s
         self._claim_due = client.register_script(_CLAIM_DUE)
         self._finish_delivery = client.register_script(_FINISH_DELIVERY)
+        self._check_and_write = client.register_script(_CHECK_AND_WRITE)
 
-    def _transaction(self, body: Callable[[redis.client.Pipeline], T], *keys: str) -> T:
-        """Run `body` under WATCH on `keys`, again from the start whenever another client changed them.
+    def _change(self, keys: list[str], body: Callable[[list[bytes | None], Writes], T]) -> T:
+        """Read `keys` in one MGET, let `body` queue the writes of its change from what it read, and apply them
+        only if none of those records changed meanwhile; otherwise read again and run `body` again.
 
-        A refusal (conflict, unknown order, refund over the total) is raised only once an empty MULTI/EXEC has
-        shown that nothing it was read from changed meanwhile; otherwise the body runs again on fresh data, so a
-        concurrent identical submission is answered with the same job, never a spurious 409.
+        The MGET is one snapshot, so a refusal `body` raises (conflict, unknown order, refund over the total)
+        is true of a moment when all it read held together: a concurrent identical submission is answered with
+        the same job, never a spurious 409. A change with no writes sends nothing.
         """
-
-        def guarded(pipe: redis.client.Pipeline) -> T:
-            try:
-                return body(pipe)
-            except (Conflict, OrderNotFound, TransitionRefused):
-                if pipe.watching:
-                    pipe.multi()
-                    pipe.execute()  # raises WatchError, and so a retry, if a watched key changed
-                raise
-
-        return cast(T, self.redis.transaction(guarded, *keys, value_from_callable=True))  # type: ignore[arg-type]
+        while True:
+            values = [v.encode() if isinstance(v, str) else v for v in self.redis.mget(keys)]
+            writes = Writes()
+            result = body(values, writes)
+            if not writes:
+                return result
+            expected = [b"-" if v is None else b"=" + v for v in values]
+            if self._check_and_write(keys=keys, args=[*expected, *writes.args]):
+                return result
 
     @classmethod
     def from_url(cls, url: str, *, outage_s: float = 1.0, **kwargs: Any) -> Store:
@@ -267,13 +333,12 @@ class Store:
         otn = order["out_trade_no"]
         identity, order_key = Keys.precreate_identity(otn), Keys.order(otn)
 
-        def txn(pipe: redis.client.Pipeline) -> Submission:
-            existing = pipe.get(identity)
+        def txn(read: list[bytes | None], pipe: Writes) -> Submission:
+            existing, current_order = read
             if existing is not None:
                 return self._same_or_conflict(existing, fingerprint, f"outTradeNo {otn}")
-            if pipe.exists(order_key):
+            if current_order is not None:
                 raise Conflict(f"outTradeNo {otn} is already used by another order.")
-            pipe.multi()
             pipe.set(identity, f"{job['job_id']} {fingerprint}", ex=self._identity_ex())
             pipe.set(Keys.job(job["job_id"]), _dump(job), ex=self.job_ttl_s)
             pipe.zadd(Keys.active_jobs, {job["job_id"]: time.time()})
@@ -282,7 +347,7 @@ class Store:
             _count(pipe, None, order)
             return Submission(job["job_id"], created=True)
 
-        return self._transaction(txn, identity, order_key)
+        return self._change([identity, order_key], txn)
 
     def submit_refund(self, job: Record, fingerprint: str, *, idempotency_key: str | None = None,
                       key_fingerprint: str | None = None) -> Submission:
@@ -299,20 +364,18 @@ class Store:
         key_key = Keys.idempotency_key(idempotency_key) if idempotency_key else None
         watched = [identity, order_key] + ([key_key] if key_key else [])
 
-        def txn(pipe: redis.client.Pipeline) -> Submission:
-            if key_key is not None:
-                by_key = pipe.get(key_key)
-                if by_key is not None:
-                    return self._same_or_conflict(by_key, key_fingerprint or "", "Idempotency-Key")
-            existing = pipe.get(identity)
+        def txn(read: list[bytes | None], pipe: Writes) -> Submission:
+            existing, raw_order, *rest = read
+            by_key = rest[0] if rest else None
+            if by_key is not None:
+                return self._same_or_conflict(by_key, key_fingerprint or "", "Idempotency-Key")
             if existing is not None:
                 return self._same_or_conflict(existing, fingerprint, f"out_request_no {orn}")
-            order = _load(pipe.get(order_key))
+            order = _load(raw_order)
             if order is None:
                 raise OrderNotFound(otn)
             updated = refund_reserved(order, out_request_no=orn, amount=Decimal(request["refund_amount"]),
                                       job_id=job["job_id"])
-            pipe.multi()
             pipe.set(identity, f"{job['job_id']} {fingerprint}", ex=self._identity_ex())
             pipe.set(Keys.job(job["job_id"]), _dump(job), ex=self.job_ttl_s)
             pipe.zadd(Keys.active_jobs, {job["job_id"]: time.time()})
@@ -322,7 +385,7 @@ class Store:
                 pipe.set(key_key, f"{job['job_id']} {key_fingerprint}", ex=defaults.IDEMPOTENCY_KEY_S)
             return Submission(job["job_id"], created=True)
 
-        return self._transaction(txn, *watched)
+        return self._change(watched, txn)
 
     def submit_job(self, job: Record) -> Submission:
         """Create a job that has no identity of its own (a refund query: asking twice is harmless)."""
@@ -356,12 +419,10 @@ class Store:
             self.redis.zrem(Keys.active_jobs, job["job_id"])
             return
 
-        def txn(pipe: redis.client.Pipeline) -> None:
-            current = _load(pipe.get(job_key))
+        def txn(read: list[bytes | None], pipe: Writes) -> None:
+            current, order = (_load(raw) for raw in read)
             if current is None or current["status"] != JobStatus.QUEUED or current.get("attempts"):
                 return
-            order = _load(pipe.get(order_key))
-            pipe.multi()
             pipe.delete(job_key, identity)
             pipe.zrem(Keys.active_jobs, job["job_id"])
             if job["type"] == JobType.PRECREATE:
@@ -374,7 +435,7 @@ class Store:
                 pipe.set(order_key, _dump(order), ex=self._order_ex())
                 _track(pipe, order)
 
-        self.redis.transaction(txn, job_key, order_key)
+        self._change([job_key, order_key], txn)
 
     # --- transitions --------------------------------------------------------------------------------------
 
@@ -382,26 +443,27 @@ class Store:
         """Apply `change` atomically; publishes on the job's channel when the job ends."""
         key = Keys.job(job_id)
 
-        def txn(pipe: redis.client.Pipeline) -> Record | None:
-            job = _load(pipe.get(key))
+        def txn(read: list[bytes | None], pipe: Writes) -> Record | None:
+            job = _load(read[0])
             if job is None:
                 return None
             new = change(job)
             if new is job or new == job:
                 return job
-            pipe.multi()
             self._write_job(pipe, new)
             return new
 
-        return self._transaction(txn, key)
+        return self._change([key], txn)
 
-    def _write_job(self, pipe: redis.client.Pipeline, new: Record) -> None:
-        """The writes of a job change (inside MULTI): the record, the active index, the end message."""
+    def _write_job(self, pipe: Writes, new: Record) -> None:
+        """The writes of a job change: the record, the active index and, when it ends, the end message, which
+        carries the final record so that a waiting request need not read it again."""
         job_id = new["job_id"]
-        pipe.set(Keys.job(job_id), _dump(new), ex=self.job_ttl_s)
+        record = _dump(new)
+        pipe.set(Keys.job(job_id), record, ex=self.job_ttl_s)
         if JobStatus(new["status"]).final:
             pipe.zrem(Keys.active_jobs, job_id)
-            pipe.publish(Keys.job_done_channel(job_id), new["status"])
+            pipe.publish(Keys.job_done_channel(job_id), record)
         else:
             pipe.zadd(Keys.active_jobs, {job_id: time.time()})
 
@@ -409,21 +471,20 @@ class Store:
         """Apply `change` atomically; returns (order, changed)."""
         key = Keys.order(out_trade_no)
 
-        def txn(pipe: redis.client.Pipeline) -> tuple[Record | None, bool]:
-            order = _load(pipe.get(key))
+        def txn(read: list[bytes | None], pipe: Writes) -> tuple[Record | None, bool]:
+            order = _load(read[0])
             if order is None:
                 return None, False
             new = change(order)
             if new is order or new == order:
                 return order, False
-            pipe.multi()
             self._write_order(pipe, order, new)
             return new, True
 
-        return self._transaction(txn, key)
+        return self._change([key], txn)
 
-    def _write_order(self, pipe: redis.client.Pipeline, old: Record, new: Record) -> None:
-        """The writes of an order change (inside MULTI): the record, its counts and indexes, its events."""
+    def _write_order(self, pipe: Writes, old: Record, new: Record) -> None:
+        """The writes of an order change: the record, its counts and indexes, its events."""
         otn = new["out_trade_no"]
         pipe.set(Keys.order(otn), _dump(new), ex=self._order_ex())
         _count(pipe, old, new)
@@ -436,13 +497,12 @@ class Store:
     def finish_job_and_order(self, job_id: str, out_trade_no: str, job_change: Callable[[Record], Record],
                              order_change: Callable[[Record], Record], *,
                              poll_due: float | None = None) -> Record | None:
-        """End a job and change its order in one transaction (one round of WATCH/MULTI instead of two), and put
-        the trade on the poll schedule when `poll_due` is given: what a successful precreate does. Returns the job."""
+        """End a job and change its order in one write, and put the trade on the poll schedule when `poll_due`
+        is given: what a successful precreate does. Returns the job."""
         job_key, order_key = Keys.job(job_id), Keys.order(out_trade_no)
 
-        def txn(pipe: redis.client.Pipeline) -> Record | None:
-            job, order = (_load(raw) for raw in pipe.mget(job_key, order_key))
-            pipe.multi()
+        def txn(read: list[bytes | None], pipe: Writes) -> Record | None:
+            job, order = (_load(raw) for raw in read)
             if order is not None:
                 new_order = order_change(order)
                 if new_order != order:
@@ -456,10 +516,10 @@ class Store:
                 self._write_job(pipe, new_job)
             return new_job
 
-        return self._transaction(txn, job_key, order_key)
+        return self._change([job_key, order_key], txn)
 
-    def _emit(self, pipe: redis.client.Pipeline, order: Record, types: list[EventType]) -> None:
-        """Record the order's new events and put the order on the delivery schedule (inside MULTI)."""
+    def _emit(self, pipe: Writes, order: Record, types: list[EventType]) -> None:
+        """Record the order's new events and put the order on the delivery schedule."""
         otn = order["out_trade_no"]
         for event_type in types:
             event = dict(new_event(event_type, order), out_trade_no=otn, callback_url=order["callback_url"],
@@ -543,16 +603,15 @@ class Store:
         whether it was written. It joins the indexes like any other write; no webhook event is recorded."""
         key = Keys.order(order["out_trade_no"])
 
-        def txn(pipe: redis.client.Pipeline) -> bool:
-            if pipe.exists(key):
+        def txn(read: list[bytes | None], pipe: Writes) -> bool:
+            if read[0] is not None:
                 return False
-            pipe.multi()
             pipe.set(key, _dump(order), ex=self._order_ex())
             _track(pipe, order)
             _count(pipe, None, order)
             return True
 
-        return self._transaction(txn, key)
+        return self._change([key], txn)
 
     def order_counts(self) -> dict[str, int]:
         """How many orders are in each status, from the counts kept with every order change (no scan)."""

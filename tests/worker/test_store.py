@@ -204,3 +204,39 @@ def test_a_precreate_ends_its_job_changes_its_order_and_schedules_its_poll_at_on
     store.finish_job_and_order("p-F2", "F2", lambda j: job_finished(j, JobStatus.SUCCEEDED, result={}),
                                lambda o: o, poll_due=123.0)
     assert store.redis.zscore(Keys.poll_due, "F2") is None  # a paid trade is not polled
+
+
+def test_a_change_computed_from_a_stale_read_is_computed_again(store: Store) -> None:
+    """Another writer changes the order between our read and our write: our write is refused by the script and
+    our change runs again on the fresh record, so neither change is lost."""
+    paid_order(store, "R1")
+    calls = []
+
+    def add_refund_note(o: dict) -> dict:
+        calls.append(o.get("note"))
+        if len(calls) == 1:  # the concurrent writer, between our MGET and our write
+            store.update_order("R1", lambda other: dict(other, note="theirs"))
+        return dict(o, mine=True)
+
+    new, changed = store.update_order("R1", add_refund_note)
+    assert changed and calls == [None, "theirs"]
+    kept = store.get_order("R1")
+    assert kept["note"] == "theirs" and kept["mine"] is True and new == kept
+
+
+def test_the_end_message_carries_the_final_job(store: Store) -> None:
+    import json
+
+    store.submit_precreate(job("m", "M1"), order("M1"), "fp")
+    pubsub = store.redis.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(Keys.job_done_channel("m"))
+    try:
+        store.update_job("m", lambda j: job_finished(j, JobStatus.SUCCEEDED, result={"qr_code": "q"}))
+        deadline = time.monotonic() + 5
+        message = None
+        while message is None and time.monotonic() < deadline:
+            message = pubsub.get_message(timeout=0.5)
+        assert message is not None
+        assert json.loads(message["data"]) == store.get_job("m")
+    finally:
+        pubsub.close()
