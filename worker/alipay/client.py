@@ -25,7 +25,6 @@ import urllib3
 import urllib3.exceptions
 from requests.utils import (
     DEFAULT_CA_BUNDLE_PATH,
-    default_headers,
     get_auth_from_url,
     get_environ_proxies,
     prepend_scheme_if_needed,
@@ -68,12 +67,12 @@ NOTIFY_METHODS = frozenset(
 POOL_SIZE = 10
 """Connections kept open per gateway host by the client's own pool."""
 
-BASE_HEADERS: Mapping[str, str] = dict(default_headers())
-"""What every request carries besides its own headers: the very headers `requests` used to send (User-Agent,
-Accept-Encoding, Accept, Connection), so the wire format did not change when the transport left `requests`."""
+BASE_HEADERS: Mapping[str, str] = {"User-Agent": "alipay-worker", "Accept-Encoding": "gzip, deflate",
+                                   "Accept": "*/*", "Connection": "keep-alive"}
+"""What every request carries besides its own headers."""
 
 POST_HEADERS: Mapping[str, str] = {**BASE_HEADERS, "Content-Type": CONTENT_TYPE}
-"""A gateway call's headers but its Content-Length, which goes last, where `requests` put it."""
+"""A gateway call's headers but its Content-Length, which goes last."""
 
 TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 """What a urllib3 request or the reading of its answer raises when the exchange fails."""
@@ -151,7 +150,7 @@ def new_pool(pool_size: int = POOL_SIZE, gateway_url: str | None = None) -> urll
 
     With `gateway_url`, the proxy the environment sets for it (`https_proxy`, `all_proxy`, ... unless
     `no_proxy` exempts the host) is read once, here, and every request of the pool goes through it; without,
-    no proxy is used. TLS certificates are checked against certifi's bundle, as `requests` did.
+    no proxy is used. TLS certificates are checked against certifi's bundle.
     """
     options: dict[str, Any] = {
         "num_pools": pool_size,
@@ -169,7 +168,7 @@ def new_pool(pool_size: int = POOL_SIZE, gateway_url: str | None = None) -> urll
         raise ValueError("the proxy set in the environment for the gateway has no host")
     username, password = get_auth_from_url(proxy)
     if proxy.lower().startswith("socks"):
-        from urllib3.contrib.socks import SOCKSProxyManager  # needs PySocks, as it did under requests
+        from urllib3.contrib.socks import SOCKSProxyManager  # needs PySocks
 
         return SOCKSProxyManager(proxy, username=username, password=password, **options)
     auth = urllib3.make_headers(proxy_basic_auth=f"{username}:{password}")["proxy-authorization"] if username else ""
