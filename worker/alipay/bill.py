@@ -22,7 +22,7 @@ DOWNLOAD = "bill.download"
 """The `method` recorded on errors of the file download itself."""
 
 MAX_REDIRECTS = 30
-"""Redirects the download follows, as `requests` did for a GET; the gateway's own calls follow none."""
+"""Redirects the download follows (a bill link may redirect); the gateway's own calls follow none."""
 
 _BILL_DATE = re.compile(r"\d{4}-\d{2}(-\d{2})?")
 _ZIP_MAGIC = b"PK"
@@ -67,7 +67,7 @@ def download(
     MAX_REDIRECTS), each hop one GET without retry.
     """
     pool = client.pool if isinstance(client, AlipayClient) else client
-    url = requote_uri(url)  # the URL exactly as `requests` sent it: unreserved characters unescaped
+    url = requote_uri(url)  # normalised: unreserved characters unescaped, the rest quoted once
     for _ in range(MAX_REDIRECTS + 1):
         answer, content = exchange(pool, DOWNLOAD, "GET", url, timeout=timeout)
         location = answer.get_redirect_location()
