@@ -100,15 +100,22 @@ class Submitter:
 
     def _finish(self, job: Record, job_id: str, created: bool, req: JobRequest,
                 extra: dict[str, Any] | None = None) -> Response:
-        if created:
-            self._enqueue(job)
-            metrics.job_submitted(job["type"])
         wait = getattr(req, "wait", None)
         current: Record | None = None
-        if wait:
+        if created and wait:
+            # Listening before the job is queued: its end cannot be missed, and needs no read to be seen.
+            with self.waiters.watching(job_id) as waiter:
+                self._enqueue(job)
+                metrics.job_submitted(job["type"])
+                if waiter is not None:
+                    current = self.waiters.until_final(waiter, job_id, float(wait), job)
+        elif created:
+            self._enqueue(job)
+            metrics.job_submitted(job["type"])
+        elif wait:
             current = self.wait(job_id, float(wait))
-            if current is not None and JobStatus(current["status"]).final:
-                return jsonify(public(current))
+        if current is not None and JobStatus(current["status"]).final:
+            return jsonify(public(current))
         if current is None:
             current = self.store.get_job(job_id) or job
         body = {"job_id": job_id, "type": current["type"], "status": current["status"],

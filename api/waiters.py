@@ -16,6 +16,8 @@ import os
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from worker.states import JobStatus
 from worker.store import Keys, Store
@@ -87,25 +89,19 @@ class JobWaiters:
                 for waiter in waiters:
                     waiter.event.set()
 
-    def wait(self, job_id: str, seconds: float) -> Record | None:
-        """The job once it has ended, or as it is after `seconds`; None at once when every slot is taken."""
+    @contextmanager
+    def watching(self, job_id: str) -> Iterator[_Waiter | None]:
+        """Listen for the job's end message from now on; None when every slot is taken. A request that is
+        about to queue its job registers first, so that no end message can come before it listens."""
         if not self._slots.acquire(blocking=False):
-            return None
+            yield None
+            return
         waiter = _Waiter()
         try:
             self._ensure_listener()
             with self._lock:
                 self._waiters[job_id].add(waiter)
-            deadline = time.monotonic() + seconds
-            job = self.store.get_job(job_id)
-            while job is not None and not JobStatus(job["status"]).final:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                waiter.event.wait(min(left, RECHECK_S))
-                waiter.event.clear()
-                job = waiter.record if waiter.record is not None else self.store.get_job(job_id)
-            return job
+            yield waiter
         finally:
             with self._lock:
                 waiting = self._waiters.get(job_id)
@@ -114,6 +110,25 @@ class JobWaiters:
                     if not waiting:
                         del self._waiters[job_id]
             self._slots.release()
+
+    def wait(self, job_id: str, seconds: float) -> Record | None:
+        """The job once it has ended, or as it is after `seconds`; None at once when every slot is taken."""
+        with self.watching(job_id) as waiter:
+            if waiter is None:
+                return None
+            return self.until_final(waiter, job_id, seconds, self.store.get_job(job_id))
+
+    def until_final(self, waiter: _Waiter, job_id: str, seconds: float, job: Record | None) -> Record | None:
+        """Sleep on `waiter` until the job (last seen as `job`) has ended or `seconds` have passed."""
+        deadline = time.monotonic() + seconds
+        while job is not None and not JobStatus(job["status"]).final:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            waiter.event.wait(min(left, RECHECK_S))
+            waiter.event.clear()
+            job = waiter.record if waiter.record is not None else self.store.get_job(job_id)
+        return job
 
 
 def _final_record(data: object) -> Record | None:
