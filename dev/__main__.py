@@ -103,6 +103,7 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -
 def main() -> int:
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("ACCESS_LOG", "1")
     if not env.get("PROMETHEUS_MULTIPROC_DIR"):
         env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_dir(VAR / "metrics"))
     keys = ensure_dev_keys(VAR / "keys")

@@ -35,6 +35,7 @@ FAST = {
     "WEB_THREADS": "32",
     "WEBHOOK_RETRY_S": "0.2,0.4,0.8",
     "WEBHOOK_SECRET": WEBHOOK_SECRET,
+    "ACCESS_LOG": "1",
 }
 
 
