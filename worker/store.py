@@ -142,14 +142,17 @@ _LEDGER_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 _CHECK_AND_WRITE = """
+local values, same = {}, true
 for i = 1, #KEYS do
   local current = redis.call('GET', KEYS[i])
+  values[i] = current
   if current then
-    if ARGV[i] ~= '=' .. current then return 0 end
-  elseif ARGV[i] ~= '-' then
-    return 0
+    same = same and ARGV[i] == '=' .. current
+  else
+    same = same and ARGV[i] == '-'
   end
 end
+if not same then return values end
 local i = #KEYS + 1
 while i <= #ARGV do
   local count = tonumber(ARGV[i])
@@ -158,9 +161,10 @@ while i <= #ARGV do
 end
 return 1
 """
-"""Compare, then write: KEYS are the records a change was computed from and ARGV[i] is what was read from
-KEYS[i] ('=' and the value, or '-' when absent). Only when every one still holds that are the writes applied:
-the rest of ARGV, each command as its argument count followed by its arguments."""
+"""Compare, then write: KEYS are the records a change was computed from and ARGV[i] is what it took KEYS[i] to
+hold ('=' and the value, or '-' when absent). Only when every one still holds that are the writes applied: the
+rest of ARGV, each command as its argument count followed by its arguments. Otherwise nothing is written and the
+records' current values are returned (nil for an absent one), for the change to be computed again."""
 
 
 _FINISH_DELIVERY = """
@@ -174,6 +178,10 @@ end
 
 def _dump(record: Record) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def _raw(value: bytes | str | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
 
 
 def _load(raw: bytes | str | None) -> Record | None:
@@ -275,23 +283,42 @@ class Store:
         self._finish_delivery = client.register_script(_FINISH_DELIVERY)
         self._check_and_write = client.register_script(_CHECK_AND_WRITE)
 
-    def _change(self, keys: list[str], body: Callable[[list[bytes | None], Writes], T]) -> T:
-        """Read `keys` in one MGET, let `body` queue the writes of its change from what it read, and apply them
-        only if none of those records changed meanwhile; otherwise read again and run `body` again.
+    def _change(self, keys: list[str], body: Callable[[list[bytes | None], Writes], T], *,
+                guess: list[bytes | None] | None = None) -> T:
+        """Let `body` queue the writes of a change computed from the records at `keys`, and apply them only if
+        those records still hold what `body` was given; otherwise run `body` again on their current values.
 
-        The MGET is one snapshot, so a refusal `body` raises (conflict, unknown order, refund over the total)
-        is true of a moment when all it read held together: a concurrent identical submission is answered with
-        the same job, never a spurious 409. A change with no writes sends nothing.
+        `body` first gets `guess` (what the caller expects, such as nothing yet for a new order) or else one MGET
+        of the records. A wrong guess costs no more than the MGET: the script answers with the current values.
+        A refusal `body` raises (conflict, unknown order, refund over the total), or a change found to have no
+        writes, is only accepted from a snapshot (the MGET, or the script's answer), so it is true of a moment
+        when all it read held together: a concurrent identical submission is answered with the same job, never
+        a spurious 409. A change with no writes sends nothing more.
         """
+        values = guess
+        snapshot = False
         while True:
-            values = [v.encode() if isinstance(v, str) else v for v in self.redis.mget(keys)]
+            if values is None:
+                values = [_raw(v) for v in self.redis.mget(keys)]
+                snapshot = True
             writes = Writes()
-            result = body(values, writes)
+            try:
+                result = body(values, writes)
+            except (Conflict, OrderNotFound, TransitionRefused):
+                if snapshot:
+                    raise
+                values = None
+                continue
             if not writes:
-                return result
+                if snapshot:
+                    return result
+                values = None
+                continue
             expected = [b"-" if v is None else b"=" + v for v in values]
-            if self._check_and_write(keys=keys, args=[*expected, *writes.args]):
+            reply = self._check_and_write(keys=keys, args=[*expected, *writes.args])
+            if not isinstance(reply, list):
                 return result
+            values, snapshot = [_raw(v) for v in reply], True
 
     @classmethod
     def from_url(cls, url: str, *, outage_s: float = 1.0, **kwargs: Any) -> Store:
@@ -347,7 +374,7 @@ class Store:
             _count(pipe, None, order)
             return Submission(job["job_id"], created=True)
 
-        return self._change([identity, order_key], txn)
+        return self._change([identity, order_key], txn, guess=[None, None])
 
     def submit_refund(self, job: Record, fingerprint: str, *, idempotency_key: str | None = None,
                       key_fingerprint: str | None = None) -> Submission:
