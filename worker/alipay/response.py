@@ -48,18 +48,17 @@ def _skip_whitespace(text: str, i: int) -> int:
     return i
 
 
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_BRACKET_OR_QUOTE = re.compile(r'["{}\[\]]')
+_SCALAR_END = re.compile(r"[,}\]" + _WHITESPACE + "]")
+
+
 def _string_end(text: str, i: int) -> int:
     """Index just past the JSON string that opens at `i`, honouring backslash escapes."""
-    i += 1
-    while i < len(text):
-        char = text[i]
-        if char == "\\":
-            i += 2
-        elif char == '"':
-            return i + 1
-        else:
-            i += 1
-    raise _Unreadable("unterminated string")
+    match = _STRING.match(text, i)
+    if match is None:
+        raise _Unreadable("unterminated string")
+    return match.end()
 
 
 def _value_end(text: str, i: int) -> int:
@@ -71,22 +70,22 @@ def _value_end(text: str, i: int) -> int:
         return _string_end(text, i)
     if char in "{[":
         depth = 0
-        while i < len(text):
+        while (found := _BRACKET_OR_QUOTE.search(text, i)) is not None:
+            i = found.start()
             char = text[i]
             if char == '"':
                 i = _string_end(text, i)
                 continue
             if char in "{[":
                 depth += 1
-            elif char in "}]":
+            else:
                 depth -= 1
                 if depth == 0:
                     return i + 1
             i += 1
         raise _Unreadable("unbalanced brackets")
-    j = i
-    while j < len(text) and text[j] not in ",}]" + _WHITESPACE:
-        j += 1
+    found = _SCALAR_END.search(text, i)
+    j = found.start() if found is not None else len(text)
     if j == i or j == len(text):
         raise _Unreadable("bad scalar")
     return j
