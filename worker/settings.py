@@ -130,6 +130,8 @@ class Settings:
     retry_backoff_cap_s: float
     poll_intervals_s: tuple[float, ...]
     poll_tick_s: float
+    poll_max_in_flight: int
+    """Most polls enqueued and not yet started at once; the dispatcher enqueues no more."""
     visibility_timeout_s: int
     connect_timeout_s: float
     read_timeout_s: float
@@ -193,6 +195,7 @@ class Settings:
             retry_backoff_cap_s=_number(env, "RETRY_BACKOFF_CAP_S", defaults.RETRY_BACKOFF_CAP_S, 0.01),
             poll_intervals_s=_intervals(env, "POLL_INTERVALS_S", defaults.POLL_INTERVALS_S),
             poll_tick_s=_number(env, "POLL_TICK_S", defaults.POLL_TICK_S, minimum=0.05),
+            poll_max_in_flight=int(_number(env, "POLL_MAX_IN_FLIGHT", defaults.POLL_MAX_IN_FLIGHT, minimum=1)),
             visibility_timeout_s=int(_number(env, "VISIBILITY_TIMEOUT_S", defaults.VISIBILITY_TIMEOUT_S, 1)),
             connect_timeout_s=_number(env, "ALIPAY_CONNECT_TIMEOUT_S", defaults.HTTP_CONNECT_TIMEOUT_S, 0.01),
             read_timeout_s=_number(env, "ALIPAY_READ_TIMEOUT_S", defaults.HTTP_READ_TIMEOUT_S, 0.01),

@@ -587,12 +587,6 @@ class Store:
     def unschedule_poll(self, out_trade_no: str) -> None:
         self.redis.zrem(Keys.poll_due, out_trade_no)
 
-    def claim_due_polls(self, now: float, limit: int, lease_s: float) -> list[str]:
-        """Take up to `limit` trades whose poll is due, pushing each one `lease_s` ahead so that no other
-        tick dispatches it while this poll runs; the poll sets the real next time when it ends."""
-        due = self._claim_due(keys=[Keys.poll_due], args=[now, limit, now + lease_s])
-        return _names(due)
-
     def stale_jobs(self, older_than: float, limit: int) -> list[str]:
         """Unfinished jobs unchanged since `older_than` (Unix time): their task was lost (a worker died while
         the broker was unreachable, say). Each one returned is stamped now, so it is handed out once a period."""

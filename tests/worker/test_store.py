@@ -106,14 +106,19 @@ def test_a_started_job_is_not_withdrawn(store: Store) -> None:
 
 
 def test_due_polls_are_claimed_once_with_a_lease(store: Store) -> None:
+    from worker.poll_schedule import claim_due
+
+    def claim(now: float, limit: int) -> list[str]:
+        return claim_due(store.redis, now, limit=limit, lease_s=60, max_in_flight=100)
+
     for i in range(5):
         store.schedule_poll(f"P{i}", 100 + i)
     store.schedule_poll("LATER", 10_000)
-    first = store.claim_due_polls(now=200, limit=3, lease_s=60)
-    second = store.claim_due_polls(now=200, limit=10, lease_s=60)
+    first = claim(200, 3)
+    second = claim(200, 10)
     assert len(first) == 3 and len(second) == 2 and not set(first) & set(second)
-    assert store.claim_due_polls(now=200, limit=10, lease_s=60) == []
-    assert sorted(store.claim_due_polls(now=261, limit=10, lease_s=60)) == sorted(first + second)
+    assert claim(200, 10) == []
+    assert sorted(claim(261, 10)) == sorted(first + second)
 
 
 def test_an_order_leaving_the_open_states_leaves_the_poll_schedule(store: Store) -> None:

@@ -2,7 +2,9 @@
 
 Waiting trades hold no worker slot and no countdown message: each one is a member of a Redis sorted set
 scored by the time its next query is due. `dispatch_polls`, run by beat every POLL_TICK_S, claims what is due
-(with a lease, so a trade is never polled twice at once) and enqueues one `poll_trade` per trade.
+(with a lease, so a trade is never polled twice at once) and enqueues one `poll_trade` per trade, but never more
+than POLL_MAX_IN_FLIGHT polls enqueued and not yet started (`worker.poll_schedule`): when the workers fall
+behind the cadence, the backlog stays in the schedule, oldest due first, instead of growing in the broker.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 import time
 from datetime import datetime
 
-from worker import defaults, services
+from worker import defaults, poll_schedule, services
 from worker.alipay import trade
 from worker.alipay.errors import AlipayError, BusinessError
 from worker.celery_app import app
@@ -51,9 +53,11 @@ def _created(order: Record) -> float:
 
 @app.task(name="alipay.dispatch_polls")
 def dispatch_polls() -> int:
-    """Enqueue a poll for every trade that is due; returns how many. Safe to run twice at once: the claim is
-    one Lua script, and a claimed trade is pushed POLL_LEASE_S ahead."""
-    due = services.store().claim_due_polls(time.time(), defaults.POLL_BATCH, defaults.POLL_LEASE_S)
+    """Enqueue a poll for the trades that are due, oldest due first, as many as the in-flight budget has room
+    for (and at most POLL_BATCH); returns how many. Safe to run twice at once: the count, the claim and the
+    in-flight record are one Lua script, and a claimed trade is pushed POLL_LEASE_S ahead."""
+    due = poll_schedule.claim_due(services.store().redis, time.time(), limit=defaults.POLL_BATCH,
+                                  lease_s=defaults.POLL_LEASE_S, max_in_flight=get_settings().poll_max_in_flight)
     for otn in due:
         poll_trade.apply_async((otn,), expires=defaults.POLL_LEASE_S)
     return len(due)
@@ -75,6 +79,7 @@ def poll_trade(out_trade_no: str) -> None:
     `close_trade` when its deadline has passed. `ACQ.TRADE_NOT_EXIST` means the buyer has not scanned yet."""
     bind(out_trade_no=out_trade_no)
     store = services.store()
+    poll_schedule.started(store.redis, out_trade_no)
     order = _open_order(out_trade_no)
     if order is None:
         return
