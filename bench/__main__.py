@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import sys
 import time
 from typing import Any, NoReturn
@@ -53,6 +54,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
     return args
+
+
+def _slow_sync_rate(results: dict[str, Any], concurrency: int, slow_gateway_ms: int) -> tuple[float, str]:
+    """What the synchronous design serves per second at the slow gateway: the median of this run's `slow_sync`
+    rounds, or, without them, its ceiling (each of its `concurrency` workers serves one call at a time)."""
+    rates = [r["requests_per_s"] for r in results.get("slow_sync", []) if r.get("requests_per_s")]
+    if rates:
+        return statistics.median(rates), "measured slow_sync"
+    return concurrency * 1000 / slow_gateway_ms, f"ceiling, {concurrency} sync workers"
 
 
 def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
@@ -103,9 +113,13 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
             progress("ours under py-spy")
             results["profile"] = profile_ours(stack, plan, ROOT / "var" / "bench")
         if "slow" in wanted:
-            progress(f"slow gateway ({plan.slow_gateway_ms} ms): ours accepting submissions")
+            sync_per_s, basis = _slow_sync_rate(results, concurrency, plan.slow_gateway_ms)
+            results["setup"].update(slow_sync_basis_per_s=sync_per_s, slow_sync_basis=basis,
+                                    slow_offered_factor=plan.slow_offered_factor)
+            progress(f"slow gateway ({plan.slow_gateway_ms} ms): ours accepting submissions, {plan.clients} clients "
+                     f"closed loop, then {plan.slow_offered_factor:g} x {sync_per_s:.1f}/s ({basis}) open loop")
             phases.set_gateway_delay(stack, plan.slow_gateway_ms)
-            results["slow_ours"] = phases.ours_slow_rounds(stack, plan)
+            results["slow_ours"] = phases.ours_slow_rounds(stack, plan, sync_per_s)
             phases.set_gateway_delay(stack, plan.gateway_ms)
         if "waiting" in wanted:
             progress(f"waiting trades: {plan.waiting_trades} for {plan.waiting_seconds:g} s")

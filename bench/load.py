@@ -1,10 +1,14 @@
 """Load clients: threads, each with one keep-alive HTTP connection (plain `http.client`, so that the client's
-own CPU stays small next to the service's), running a closed loop until a deadline."""
+own CPU stays small next to the service's), running either a closed loop until a deadline (each client sends
+its next request when the previous one is answered: capacity) or an open loop (requests start on a fixed
+schedule whatever the answers do: latency at a given offered rate, without coordinated omission)."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import math
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +51,12 @@ class Connection:
             return answer.status, payload
         raise AssertionError("unreachable")
 
+    def connect(self) -> None:
+        """Open the connection now rather than on the first request."""
+        if self._conn is None:
+            self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        self._conn.connect()
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -56,9 +66,12 @@ class Connection:
 @dataclass
 class Sample:
     started: float
-    """perf_counter() when the operation began."""
+    """perf_counter() when the operation began; in an open loop, when it was scheduled to begin."""
     seconds: float
+    """From `started` to the answer: in an open loop this includes `waited`."""
     ok: bool
+    waited: float = 0.0
+    """Open loop: from the scheduled start to the moment a client sent it (the load generator's own queueing)."""
 
 
 @dataclass
@@ -68,6 +81,14 @@ class LoadResult:
     ended: float
     samples: list[Sample] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    offered_per_s: float | None = None
+    """Open loop: operations scheduled per second (None for a closed loop)."""
+    late: int = 0
+    """Open loop: operations not sent because no client was free within `LATE_S` of their slot. They are not
+    in `samples` (and so neither accepted nor rejected): a run with any is over the generator's capacity or
+    the service's, and says so here rather than in a shorter latency tail."""
+    scheduled: int = 0
+    """Open loop: operations scheduled (sent or late)."""
 
     @property
     def ok(self) -> list[Sample]:
@@ -132,6 +153,81 @@ def closed_loop(base_url: str, clients: int, seconds: float, operation: Operatio
     threads = [threading.Thread(target=run, name=f"load-{i}", daemon=True) for i in range(clients)]
     for thread in threads:
         thread.start()
+    for thread in threads:
+        thread.join()
+    result.ended = max((s.started + s.seconds for s in result.samples), default=time.perf_counter())
+    return result
+
+
+LATE_S = 1.0
+"""Open loop: an operation no client could start within this long after its slot is dropped and counted late."""
+
+
+def open_loop(base_url: str, rate_per_s: float, seconds: float, operation: Operation,
+              max_clients: int = 64) -> LoadResult:
+    """Start `operation` once every 1/`rate_per_s` seconds for `seconds`, whatever the earlier ones are doing.
+
+    A scheduler thread hands each operation's number and scheduled start to a pool of `max_clients` client
+    threads (each on its own keep-alive connection, opened beforehand). A sample's latency runs from its
+    scheduled start, not from when a client got to send it, so waiting for a free client (or for the scheduler,
+    or for the GIL) counts against the service measured rather than vanishing from its tail (no coordinated
+    omission). An operation no client could start within `LATE_S` of its slot is not sent and counted in
+    `late`. Operations in flight at the end are finished."""
+    if rate_per_s <= 0 or seconds <= 0:
+        raise ValueError("open_loop needs a positive rate and duration")
+    interval = 1.0 / rate_per_s
+    count = max(1, math.ceil(rate_per_s * seconds - 1e-9))
+    clients = max(1, min(max_clients, count))
+    handed: queue.SimpleQueue[tuple[int, float] | None] = queue.SimpleQueue()
+    lock = threading.Lock()
+    ready = threading.Barrier(clients + 1, timeout=60)
+    result = LoadResult(clients, 0.0, 0.0, offered_per_s=rate_per_s, scheduled=count)
+
+    def client() -> None:
+        conn = Connection(base_url)
+        mine: list[Sample] = []
+        late = 0
+        try:
+            try:
+                conn.connect()
+            except OSError:
+                conn.close()  # the first request connects (and fails, counted) instead
+            ready.wait()
+            while (item := handed.get()) is not None:
+                number, slot = item
+                sent = time.perf_counter()
+                if sent - slot > LATE_S:
+                    late += 1
+                    continue
+                try:
+                    ok = operation(conn, number)
+                except Exception as exc:  # noqa: BLE001 - counted and reported, never fatal to the run
+                    ok = False
+                    conn.close()
+                    with lock:
+                        result.errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                mine.append(Sample(slot, time.perf_counter() - slot, ok, sent - slot))
+        finally:
+            conn.close()
+            with lock:
+                result.samples.extend(mine)
+                result.late += late
+
+    threads = [threading.Thread(target=client, name=f"open-{i}", daemon=True) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        ready.wait()
+        result.started = time.perf_counter()
+        for number in range(count):
+            slot = result.started + number * interval
+            pause = slot - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            handed.put((number, slot))
+    finally:
+        for _ in threads:
+            handed.put(None)
     for thread in threads:
         thread.join()
     result.ended = max((s.started + s.seconds for s in result.samples), default=time.perf_counter())

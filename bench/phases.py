@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from bench.load import Connection, LoadResult, closed_loop, percentile
+from bench.load import Connection, LoadResult, closed_loop, open_loop, percentile
 from bench.procs import CpuMeter, tree_memory
 from bench.stack import Stack
 
@@ -46,6 +46,8 @@ class Plan:
     waiting_age_s: float
     gateway_ms: int = 100
     slow_gateway_ms: int = 1000
+    slow_offered_factor: float = 8
+    """The slow-gateway open loop offers this many times the synchronous design's served rate at 1 s."""
 
     @classmethod
     def make(cls, quick: bool, clients: int = 32) -> Plan:
@@ -103,8 +105,13 @@ def _delta_commands(before: dict[str, int], after: dict[str, int], count: int) -
 
 
 def purge_queues(stack: Stack, *names: str) -> int:
-    """Drop every message waiting in the named Celery queues (all priority levels); returns how many."""
+    """Drop every message waiting in the named Celery queues (all priority levels); returns how many. Dropped
+    polls are no longer in flight: their slots in the dispatcher's budget are freed too."""
+    from worker.poll_schedule import POLLS_IN_FLIGHT
+
     client = stack.redis()
+    if "polls" in names:
+        client.delete(POLLS_IN_FLIGHT)
     dropped = 0
     for name in names:
         for key in client.scan_iter(match=f"{name}*"):
@@ -219,10 +226,18 @@ def _accept(prefix: str) -> Callable[[Connection, int], bool]:
     return operation
 
 
-def ours_slow_rounds(stack: Stack, plan: Plan) -> list[dict[str, Any]]:
-    """With the gateway answering in 1 s: how fast the API still accepts submissions (no `wait`)."""
+def ours_slow_rounds(stack: Stack, plan: Plan, sync_served_per_s: float) -> list[dict[str, Any]]:
+    """With the gateway answering in 1 s, submissions without `wait`, twice per round:
+
+    - a closed loop of `plan.clients` clients as fast as they go: how fast the API still accepts (capacity;
+      saturated, so its latency is mostly queueing in front of the API);
+    - an open loop offering `plan.slow_offered_factor` × `sync_served_per_s` (what the synchronous design serves
+      at this gateway delay) on a fixed schedule: how long a submission takes at that load, counted from its
+      scheduled start (`open`).
+    """
     from worker.store import Keys
 
+    offered = plan.slow_offered_factor * sync_served_per_s
     rounds = []
     roots = {"api": stack.pid("api")}
     for _ in range(plan.rounds):
@@ -230,9 +245,23 @@ def ours_slow_rounds(stack: Stack, plan: Plan) -> list[dict[str, Any]]:
         result = closed_loop(stack.api, plan.clients, plan.slow_seconds, _accept(f"BS{run_tag()}"))
         used = meter.stop()
         accepted = len(result.ok)
-        rounds.append({"accepted": accepted, "rejected": len(result.samples) - accepted,
-                       "errors": result.errors[:3], "accepted_per_s": result.rate(), **_latency(result),
-                       "api_cpu_ms_per_submission": used["api"] / max(accepted, 1)})
+        figures: dict[str, Any] = {
+            "accepted": accepted, "rejected": len(result.samples) - accepted, "errors": result.errors[:3],
+            "accepted_per_s": result.rate(), **_latency(result),
+            "api_cpu_ms_per_submission": used["api"] / max(accepted, 1)}
+        meter = CpuMeter(roots).start()
+        result = open_loop(stack.api, offered, plan.slow_seconds, _accept(f"BO{run_tag()}"))
+        used = meter.stop()
+        accepted = len(result.ok)
+        waited = sorted(s.waited for s in result.samples)
+        figures["open"] = {
+            "offered_per_s": result.offered_per_s, "scheduled": result.scheduled, "accepted": accepted,
+            "rejected": len(result.samples) - accepted, "late": result.late, "errors": result.errors[:3],
+            "accepted_per_s": result.rate(), **_latency(result),
+            "start_lag_p99_ms": percentile(waited, 99) * 1000, "start_lag_max_ms": (waited or [0.0])[-1] * 1000,
+            "api_cpu_ms_per_submission": used["api"] / max(accepted, 1),
+            "client_cpu_ms_per_submission": used["load_client"] / max(accepted, 1)}
+        rounds.append(figures)
         # The backlog would keep the workers busy for minutes at one call a second: drop it, and the polls of
         # the trades that were precreated meanwhile.
         for _ in range(2):
@@ -395,6 +424,7 @@ def _cadence(calls: list[dict[str, Any]], created: dict[str, float], first_due: 
 def _scheduler_cost(stack: Stack, trades: list[str]) -> dict[str, float]:
     """The dispatcher's own work per poll (claim from the schedule, enqueue one task), timed by running the
     service's `dispatch_polls` here, with the worker and beat stopped, on trades all made due at once."""
+    from worker.poll_schedule import POLLS_IN_FLIGHT
     from worker.store import Keys
     from worker.tasks.poll import dispatch_polls
 
@@ -404,6 +434,7 @@ def _scheduler_cost(stack: Stack, trades: list[str]) -> dict[str, float]:
     started = time.thread_time()
     dispatched = 0
     while True:
+        client.delete(POLLS_IN_FLIGHT)  # no worker takes them here: free the budget for the next run
         count = dispatch_polls.run()
         dispatched += count
         if count == 0:
