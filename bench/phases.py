@@ -46,8 +46,9 @@ class Plan:
     waiting_age_s: float
     gateway_ms: int = 100
     slow_gateway_ms: int = 1000
-    slow_offered_factor: float = 8
-    """The slow-gateway open loop offers this many times the synchronous design's served rate at 1 s."""
+    slow_offered_factor: float = 6
+    """The slow-gateway open loop offers this many times the synchronous design's served rate at 1 s: just above
+    the 5x that the issue's floor asks to be accepted with a p99 of at most 50 ms."""
 
     @classmethod
     def make(cls, quick: bool, clients: int = 32) -> Plan:
