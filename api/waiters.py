@@ -10,7 +10,6 @@ connection was down only delays the answer.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -18,6 +17,8 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+import orjson
 
 from worker.states import JobStatus
 from worker.store import Keys, Store
@@ -134,7 +135,7 @@ class JobWaiters:
 def _final_record(data: object) -> Record | None:
     """The job record an end message carries, if it is one (anything else makes the waiter read the store)."""
     try:
-        record = json.loads(data) if isinstance(data, (bytes, str)) else None
+        record = orjson.loads(data) if isinstance(data, (bytes, str)) else None
         if isinstance(record, dict) and JobStatus(str(record.get("status"))).final:
             return record
     except ValueError:  # not JSON, or not a job status

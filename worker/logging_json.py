@@ -25,6 +25,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import IO, Any
 
+import orjson
+
 CONTEXT_FIELDS = ("task", "task_id", "job_id", "out_trade_no", "attempt")
 """Fields a line carries when they apply, in this order, after time, level, logger and message."""
 
@@ -204,7 +206,10 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = record.exc_text
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
-        line = json.dumps(entry, ensure_ascii=False, default=str)
+        try:
+            line = orjson.dumps(entry, default=str).decode()
+        except (orjson.JSONEncodeError, TypeError):  # an int beyond 64 bits, say: the slower, lenient way
+            line = json.dumps(entry, ensure_ascii=False, default=str)
         # Python's str.splitlines() also breaks at these two; escaped, a line is a line for every reader.
         return line.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 

@@ -9,7 +9,6 @@ are JSON strings.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import orjson
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
@@ -176,8 +176,9 @@ end
 """
 
 
-def _dump(record: Record) -> str:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+def _dump(record: Record) -> bytes:
+    """A record as compact UTF-8 JSON (orjson: a few times faster than `json`, on every change of every job)."""
+    return orjson.dumps(record)
 
 
 def _raw(value: bytes | str | None) -> bytes | None:
@@ -185,7 +186,7 @@ def _raw(value: bytes | str | None) -> bytes | None:
 
 
 def _load(raw: bytes | str | None) -> Record | None:
-    return None if raw is None else json.loads(raw)
+    return None if raw is None else orjson.loads(raw)
 
 
 def _names(items: Any) -> list[str]:
@@ -206,7 +207,7 @@ class Writes:
         self.args.append(len(command))
         self.args.extend(command)
 
-    def set(self, key: str, value: str, ex: int | None = None) -> None:
+    def set(self, key: str, value: str | bytes, ex: int | None = None) -> None:
         self._add("SET", key, value, *(("EX", ex) if ex else ()))
 
     def delete(self, *keys: str) -> None:
@@ -231,7 +232,7 @@ class Writes:
     def expire(self, key: str, seconds: int) -> None:
         self._add("EXPIRE", key, seconds)
 
-    def publish(self, channel: str, message: str) -> None:
+    def publish(self, channel: str, message: str | bytes) -> None:
         self._add("PUBLISH", channel, message)
 
 

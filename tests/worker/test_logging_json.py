@@ -217,3 +217,10 @@ def test_each_celery_task_starts_and_ends_with_a_context_of_its_own() -> None:
     assert logging_json.current_context() == {"task": "alipay.precreate", "task_id": "t-2"}
     celery_hooks._end_task_context()
     assert logging_json.current_context() == {}
+
+
+def test_a_field_too_big_for_the_fast_encoder_is_still_written(logger) -> None:
+    log, stream = logger
+    log.warning("big", extra={"count": 2**70, "ratio": 0.5})
+    [entry] = lines(stream)
+    assert entry["count"] == 2**70 and entry["ratio"] == 0.5 and entry["message"] == "big"
