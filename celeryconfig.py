@@ -44,6 +44,7 @@ task_queues = (Queue("payments"), Queue("polls"), Queue("webhooks"))
 """Queues per task family, all consumed by every worker unless it is started with --queues."""
 task_routes = {
     "alipay.poll_trade": {"queue": "polls"},
+    "alipay.poll_trades": {"queue": "polls"},
     "alipay.close_trade": {"queue": "polls"},
     "alipay.dispatch_polls": {"queue": "polls"},
     "alipay.reconcile_sweep": {"queue": "polls"},

@@ -53,9 +53,9 @@ def claim_due(client: redis.Redis, now: float, *, limit: int, lease_s: float, ma
     return [m.decode() if isinstance(m, bytes) else str(m) for m in due]
 
 
-def started(client: redis.Redis, out_trade_no: str) -> None:
-    """The trade's poll has started: it no longer waits in the broker, and frees its slot."""
-    client.zrem(POLLS_IN_FLIGHT, out_trade_no)
+def started(client: redis.Redis, *out_trade_nos: str) -> None:
+    """The trades' polls have started: they no longer wait in the broker, and free their slots."""
+    client.zrem(POLLS_IN_FLIGHT, *out_trade_nos)
 
 
 def in_flight(client: redis.Redis, now: float, lease_s: float) -> int:

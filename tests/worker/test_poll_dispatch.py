@@ -27,7 +27,8 @@ def store(redis_db) -> Store:
 
 
 class Dispatcher:
-    """`dispatch_polls` run in this process on the test's Redis, with `poll_trade.apply_async` intercepted."""
+    """`dispatch_polls` run in this process on the test's Redis, with `poll_trades.apply_async` intercepted:
+    `sent` lists each trade dispatched, with its task's options."""
 
     def __init__(self, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
         self.store = store
@@ -35,8 +36,12 @@ class Dispatcher:
         self.budget = 4
         monkeypatch.setattr(services, "store", lambda: store)
         monkeypatch.setattr(poll, "get_settings", lambda: SimpleNamespace(poll_max_in_flight=self.budget))
-        monkeypatch.setattr(poll.poll_trade, "apply_async",
-                            lambda args, **options: self.sent.append((args[0], options)))
+        self.tasks: list[list[str]] = []
+        monkeypatch.setattr(poll.poll_trades, "apply_async", self._send)
+
+    def _send(self, args: tuple[list[str]], **options: Any) -> None:
+        self.tasks.append(list(args[0]))
+        self.sent.extend((otn, options) for otn in args[0])
 
     def run(self) -> list[str]:
         before = len(self.sent)
@@ -86,6 +91,33 @@ def test_a_started_poll_frees_its_slot(dispatcher: Dispatcher, store: Store) -> 
     assert dispatcher.in_flight() == {trades[0], trades[2], trades[3]}
     assert dispatcher.run() == [trades[4]]
     assert dispatcher.in_flight() == {trades[0], trades[2], trades[3], trades[4]}
+
+
+def test_due_trades_go_out_a_few_to_a_task_oldest_first(dispatcher: Dispatcher, store: Store) -> None:
+    dispatcher.budget = 100
+    trades = due_trades(store, 10)
+    assert dispatcher.run() == trades
+    size = defaults.POLLS_PER_TASK
+    assert dispatcher.tasks == [trades[i:i + size] for i in range(0, 10, size)]
+
+
+def test_a_task_polls_each_of_its_trades_even_when_one_fails(dispatcher: Dispatcher, store: Store,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    dispatcher.budget = 100
+    trades = due_trades(store, 4)
+    dispatcher.run()
+    polled: list[str] = []
+
+    def poll_one(otn: str) -> None:
+        polled.append(otn)
+        if otn == trades[1]:
+            raise ConnectionError("Redis went away")
+
+    monkeypatch.setattr(poll, "_poll", poll_one)
+    poll.poll_trades.run(trades)
+    assert polled == trades
+    assert dispatcher.in_flight() == set()  # all four started: none waits in the broker any more
+    assert all(store.redis.zscore(Keys.poll_due, otn) > time.time() for otn in trades)  # still leased
 
 
 def test_two_dispatch_runs_back_to_back_never_exceed_the_budget(dispatcher: Dispatcher, store: Store) -> None:

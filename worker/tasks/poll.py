@@ -2,9 +2,10 @@
 
 Waiting trades hold no worker slot and no countdown message: each one is a member of a Redis sorted set
 scored by the time its next query is due. `dispatch_polls`, run by beat every POLL_TICK_S, claims what is due
-(with a lease, so a trade is never polled twice at once) and enqueues one `poll_trade` per trade, but never more
-than POLL_MAX_IN_FLIGHT polls enqueued and not yet started (`worker.poll_schedule`): when the workers fall
-behind the cadence, the backlog stays in the schedule, oldest due first, instead of growing in the broker.
+(with a lease, so a trade is never polled twice at once) and enqueues one `poll_trades` task per POLLS_PER_TASK
+trades, but never more than POLL_MAX_IN_FLIGHT polls enqueued and not yet started (`worker.poll_schedule`):
+when the workers fall behind the cadence, the backlog stays in the schedule, oldest due first, instead of
+growing in the broker.
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ def dispatch_polls() -> int:
     in-flight record are one Lua script, and a claimed trade is pushed POLL_LEASE_S ahead."""
     due = poll_schedule.claim_due(services.store().redis, time.time(), limit=defaults.POLL_BATCH,
                                   lease_s=defaults.POLL_LEASE_S, max_in_flight=get_settings().poll_max_in_flight)
-    for otn in due:
-        poll_trade.apply_async((otn,), expires=defaults.POLL_LEASE_S)
+    for first in range(0, len(due), defaults.POLLS_PER_TASK):
+        poll_trades.apply_async((due[first:first + defaults.POLLS_PER_TASK],), expires=defaults.POLL_LEASE_S)
     return len(due)
 
 
@@ -73,13 +74,31 @@ def _open_order(out_trade_no: str) -> Record | None:
     return order
 
 
+@app.task(name="alipay.poll_trades")
+def poll_trades(out_trade_nos: list[str]) -> None:
+    """Poll a few trades one after the other (see `poll_trade` and POLLS_PER_TASK). A trade whose poll fails
+    unexpectedly (Redis gone, say) does not hold back the others: it stays leased and is dispatched again when
+    its lease runs out."""
+    poll_schedule.started(services.store().redis, *out_trade_nos)
+    for otn in out_trade_nos:
+        try:
+            _poll(otn)
+        except Exception:  # noqa: BLE001 - logged; the lease brings the trade back
+            log.exception("poll of %s failed; it is dispatched again when its lease runs out", otn)
+
+
 @app.task(name="alipay.poll_trade")
 def poll_trade(out_trade_no: str) -> None:
+    """Poll one trade: what `poll_trades` does for each of its trades."""
+    poll_schedule.started(services.store().redis, out_trade_no)
+    _poll(out_trade_no)
+
+
+def _poll(out_trade_no: str) -> None:
     """Query the trade once and record what Alipay says; then schedule the next query, or hand the trade to
     `close_trade` when its deadline has passed. `ACQ.TRADE_NOT_EXIST` means the buyer has not scanned yet."""
     bind(out_trade_no=out_trade_no)
     store = services.store()
-    poll_schedule.started(store.redis, out_trade_no)
     order = _open_order(out_trade_no)
     if order is None:
         return
