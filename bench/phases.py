@@ -397,7 +397,8 @@ def _cadence(calls: list[dict[str, Any]], created: dict[str, float], first_due: 
     trades_on_cadence = 0
     for otn, born in created.items():
         times = sorted(t for t in seen.get(otn, ()) if start - 1 <= t <= end + 1)
-        good = bool(times) and not _late(times[0] - first_due[otn], 0.0)
+        # Asked first when first due; a trade never asked is on cadence only if it was not due before the end.
+        good = not _late((times[0] if times else end) - first_due[otn], 0.0)
         for first, second in zip(times, times[1:], strict=False):
             expected = next_interval(first - born, intervals)
             gap = second - first
@@ -474,9 +475,11 @@ def waiting_trades(stack: Stack, plan: Plan) -> dict[str, Any]:
                              for at in moments)
     roots = {name: stack.pid(name) for name in OURS if name != "api"}
     meter = CpuMeter(roots).start()
+    rss_series = [rss_start.rss_bytes / 2**20]  # every ~10 s: flat memory is a plateau, not a slope
     while time.time() - start < plan.waiting_seconds:
         time.sleep(min(10.0, max(0.0, plan.waiting_seconds - (time.time() - start))))
         log.fetch()
+        rss_series.append(tree_memory(stack.pid("worker")).rss_bytes / 2**20)
     used = meter.stop()
     end = time.time()
     rss_end = tree_memory(stack.pid("worker"))
@@ -492,6 +495,8 @@ def waiting_trades(stack: Stack, plan: Plan) -> dict[str, Any]:
         "cadence_demand_polls_per_s": demand, "polls_queue_backlog_at_end": backlog,
         "cpu_ms_per_poll": _per(used, polls, roots),
         "worker_rss_mb_start": rss_start.rss_bytes / 2**20, "worker_rss_mb_end": rss_end.rss_bytes / 2**20,
+        "worker_rss_mb_series": [round(mb, 2) for mb in rss_series],
+        "worker_rss_mb_growth_second_half": rss_series[-1] - rss_series[len(rss_series) // 2],
         "worker_pss_mb_start": rss_start.pss_bytes / 2**20, "worker_pss_mb_end": rss_end.pss_bytes / 2**20,
         "worker_processes": rss_end.processes, "worker_largest_rss_mb_end": rss_end.largest_rss_bytes / 2**20,
         "redis_bytes_per_waiting_order": (memory_after - memory_before) / max(len(created), 1),

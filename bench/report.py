@@ -186,7 +186,8 @@ def table(summary: dict[str, Any]) -> str:
                       f"({100 * w['on_cadence_fraction']:.0f} %), {w['duplicate_polls']} duplicate polls",
                   f"    CPU ms per poll: worker {_fmt(cpu['worker'])}, beat {_fmt(cpu['beat'])}, "
                   f"redis {_fmt(cpu['redis'])}; scheduler (beat + dispatch) {_fmt(w['scheduler_cpu_ms_per_poll'])}",
-                  f"    worker RSS {_fmt(w['worker_rss_mb_start'])} MB -> {_fmt(w['worker_rss_mb_end'])} MB, PSS "
+                  f"    worker RSS {_fmt(w['worker_rss_mb_start'])} MB -> {_fmt(w['worker_rss_mb_end'])} MB "
+                  f"(second half: {w.get('worker_rss_mb_growth_second_half', 0):+.2f} MB), PSS "
                   f"{_fmt(w['worker_pss_mb_start'])} -> {_fmt(w['worker_pss_mb_end'])} MB ({w['worker_processes']} "
                   f"processes); gap lateness p50 "
                   f"{_fmt(waiting['gap_lateness_p50_s'])} s, p99 {_fmt(waiting['gap_lateness_p99_s'])} s; "
