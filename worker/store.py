@@ -164,7 +164,8 @@ return 1
 """Compare, then write: KEYS are the records a change was computed from and ARGV[i] is what it took KEYS[i] to
 hold ('=' and the value, or '-' when absent). Only when every one still holds that are the writes applied: the
 rest of ARGV, each command as its argument count followed by its arguments. Otherwise nothing is written and the
-records' current values are returned (nil for an absent one), for the change to be computed again."""
+records' current values are returned (nil for an absent one), for the change to be computed again. The writes
+also touch indexes not named in KEYS: right for the one Redis server this service runs on, not for a Cluster."""
 
 
 _FINISH_DELIVERY = """
