@@ -121,6 +121,18 @@ Operation = Callable[[Connection, int], bool]
 """One client operation on its connection; gets a number unique in the run; returns success."""
 
 
+def _attempt(operation: Operation, conn: Connection, number: int, result: LoadResult, lock: threading.Lock) -> bool:
+    """Run one operation; an exception counts as a failure, is recorded in `result.errors` and drops the
+    connection, never ends the run."""
+    try:
+        return operation(conn, number)
+    except Exception as exc:  # noqa: BLE001 - counted and reported, never fatal to the run
+        conn.close()
+        with lock:
+            result.errors.append(f"{type(exc).__name__}: {exc}"[:200])
+        return False
+
+
 def closed_loop(base_url: str, clients: int, seconds: float, operation: Operation) -> LoadResult:
     """`clients` threads each run `operation` back to back until `seconds` have passed; an operation started
     before the deadline is finished. Returns every operation's timing."""
@@ -137,13 +149,7 @@ def closed_loop(base_url: str, clients: int, seconds: float, operation: Operatio
                 with lock:
                     number = next(counter)
                 began = time.perf_counter()
-                try:
-                    ok = operation(conn, number)
-                except Exception as exc:  # noqa: BLE001 - counted and reported, never fatal to the run
-                    ok = False
-                    conn.close()
-                    with lock:
-                        result.errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                ok = _attempt(operation, conn, number, result, lock)
                 mine.append(Sample(began, time.perf_counter() - began, ok))
         finally:
             conn.close()
@@ -199,13 +205,7 @@ def open_loop(base_url: str, rate_per_s: float, seconds: float, operation: Opera
                 if sent - slot > LATE_S:
                     late += 1
                     continue
-                try:
-                    ok = operation(conn, number)
-                except Exception as exc:  # noqa: BLE001 - counted and reported, never fatal to the run
-                    ok = False
-                    conn.close()
-                    with lock:
-                        result.errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                ok = _attempt(operation, conn, number, result, lock)
                 mine.append(Sample(slot, time.perf_counter() - slot, ok, sent - slot))
         finally:
             conn.close()
