@@ -108,11 +108,11 @@ def _delta_commands(before: dict[str, int], after: dict[str, int], count: int) -
 def purge_queues(stack: Stack, *names: str) -> int:
     """Drop every message waiting in the named Celery queues (all priority levels); returns how many. Dropped
     polls are no longer in flight: their slots in the dispatcher's budget are freed too."""
-    from worker.poll_schedule import POLLS_IN_FLIGHT
+    from worker.store import Keys
 
     client = stack.redis()
     if "polls" in names:
-        client.delete(POLLS_IN_FLIGHT)
+        client.delete(Keys.polls_in_flight)
     dropped = 0
     for name in names:
         for key in client.scan_iter(match=f"{name}*"):
@@ -426,7 +426,6 @@ def _cadence(calls: list[dict[str, Any]], created: dict[str, float], first_due: 
 def _scheduler_cost(stack: Stack, trades: list[str]) -> dict[str, float]:
     """The dispatcher's own work per poll (claim from the schedule, enqueue one task), timed by running the
     service's `dispatch_polls` here, with the worker and beat stopped, on trades all made due at once."""
-    from worker.poll_schedule import POLLS_IN_FLIGHT
     from worker.store import Keys
     from worker.tasks.poll import dispatch_polls
 
@@ -436,7 +435,7 @@ def _scheduler_cost(stack: Stack, trades: list[str]) -> dict[str, float]:
     started = time.thread_time()
     dispatched = 0
     while True:
-        client.delete(POLLS_IN_FLIGHT)  # no worker takes them here: free the budget for the next run
+        client.delete(Keys.polls_in_flight)  # no worker takes them here: free the budget for the next run
         count = dispatch_polls.run()
         dispatched += count
         if count == 0:

@@ -64,6 +64,10 @@ class Keys:
     poll_due = "alipay:poll:due"
     """Sorted set: out_trade_no scored by the Unix time its next query is due."""
 
+    polls_in_flight = "alipay:poll:in_flight"
+    """Sorted set: out_trade_no of each trade whose poll is enqueued and not yet started, scored by the Unix
+    time it was dispatched: what the dispatcher's budget counts (see `Store.claim_due_polls`)."""
+
     webhooks_due = "alipay:webhooks:due"
     """Sorted set: out_trade_no of orders with webhook events to deliver, scored by when to try next."""
 
@@ -125,6 +129,24 @@ class OrderNotFound(Exception):
 class Submission:
     job_id: str
     created: bool
+
+
+_CLAIM_DUE_POLLS = """
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+local room = tonumber(ARGV[5]) - redis.call('ZCARD', KEYS[2])
+local limit = math.min(room, tonumber(ARGV[2]))
+if limit <= 0 then
+  return {}
+end
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, limit)
+for _, member in ipairs(due) do
+  redis.call('ZADD', KEYS[1], ARGV[3], member)
+  redis.call('ZADD', KEYS[2], ARGV[1], member)
+end
+return due
+"""
+"""`_CLAIM_DUE` within a budget. KEYS: poll_due, polls_in_flight. ARGV: now, batch, lease_until (now + lease),
+counted_after (now - lease), budget. Oldest due first; what is not claimed keeps its score and stays due."""
 
 
 _CLAIM_DUE = """
@@ -282,6 +304,7 @@ class Store:
         self.job_ttl_s = job_ttl_s
         self.order_ttl_s = order_ttl_s
         self._claim_due = client.register_script(_CLAIM_DUE)
+        self._claim_due_polls = client.register_script(_CLAIM_DUE_POLLS)
         self._finish_delivery = client.register_script(_FINISH_DELIVERY)
         self._check_and_write = client.register_script(_CHECK_AND_WRITE)
 
@@ -588,6 +611,25 @@ class Store:
 
     def unschedule_poll(self, out_trade_no: str) -> None:
         self.redis.zrem(Keys.poll_due, out_trade_no)
+
+    def claim_due_polls(self, now: float, *, limit: int, lease_s: float, max_in_flight: int) -> list[str]:
+        """Take the trades due at `now`, oldest due first, at most `limit` and at most what the in-flight budget
+        has room for (`max_in_flight` minus the polls dispatched less than `lease_s` ago and not yet started).
+        Each one is pushed `lease_s` ahead on the schedule (the poll sets its real next time when it ends), so no
+        other tick dispatches it meanwhile, and recorded as in flight since `now`; entries older than the lease
+        are dropped: a poll lost with its worker stops counting exactly when its trade is claimed again. One
+        script, so two dispatchers at once share one budget."""
+        due = self._claim_due_polls(keys=[Keys.poll_due, Keys.polls_in_flight],
+                                    args=[repr(now), limit, repr(now + lease_s), repr(now - lease_s), max_in_flight])
+        return _names(due)
+
+    def polls_started(self, *out_trade_nos: str) -> None:
+        """The trades' polls have started: they no longer wait in the broker, and free their slots."""
+        self.redis.zrem(Keys.polls_in_flight, *out_trade_nos)
+
+    def polls_in_flight(self, now: float, lease_s: float) -> int:
+        """Polls dispatched less than `lease_s` before `now` and not yet started (what the budget counts)."""
+        return int(self.redis.zcount(Keys.polls_in_flight, f"({now - lease_s!r}", "+inf"))
 
     def stale_jobs(self, older_than: float, limit: int) -> list[str]:
         """Unfinished jobs unchanged since `older_than` (Unix time): their task was lost (a worker died while

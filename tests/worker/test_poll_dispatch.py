@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from worker import defaults, poll_schedule, services
-from worker.poll_schedule import POLLS_IN_FLIGHT
+from worker import defaults, services
 from worker.settings import ConfigError, Settings
 from worker.store import Keys, Store
 from worker.tasks import poll
@@ -51,7 +50,7 @@ class Dispatcher:
         return sent
 
     def in_flight(self) -> set[str]:
-        return {m.decode() for m in self.store.redis.zrange(POLLS_IN_FLIGHT, 0, -1)}
+        return {m.decode() for m in self.store.redis.zrange(Keys.polls_in_flight, 0, -1)}
 
 
 @pytest.fixture
@@ -125,7 +124,7 @@ def test_two_dispatch_runs_back_to_back_never_exceed_the_budget(dispatcher: Disp
     first, second = dispatcher.run(), dispatcher.run()
     assert first == trades[:4] and second == []
     for otn in first[:3]:
-        poll_schedule.started(store.redis, otn)
+        store.polls_started(otn)
     first, second = dispatcher.run(), dispatcher.run()
     assert first == trades[4:7] and second == []
     assert len(dispatcher.in_flight()) == 4
@@ -150,12 +149,12 @@ def test_trades_left_unclaimed_stay_due_and_are_claimed_first_next_tick(dispatch
         assert store.redis.zscore(Keys.poll_due, otn) == due_before[otn]  # untouched, still due
     for otn in trades[:4]:
         assert store.redis.zscore(Keys.poll_due, otn) > time.time() + LEASE - 5  # leased
-        poll_schedule.started(store.redis, otn)
+        store.polls_started(otn)
     # A trade that came due just now waits behind the ones that have waited longer.
     store.schedule_poll("NEW", time.time())
     assert dispatcher.run() == trades[4:8]
     for otn in trades[4:8]:
-        poll_schedule.started(store.redis, otn)
+        store.polls_started(otn)
     assert dispatcher.run() == [*trades[8:], "NEW"]
 
 
@@ -165,35 +164,35 @@ def test_entries_older_than_the_lease_stop_counting(store: Store) -> None:
         store.schedule_poll(otn, 100 + i)
 
     def claim(now: float) -> list[str]:
-        return poll_schedule.claim_due(store.redis, now, limit=500, lease_s=LEASE, max_in_flight=3)
+        return store.claim_due_polls(now, limit=500, lease_s=LEASE, max_in_flight=3)
 
     assert claim(1000) == trades[:3]
-    assert poll_schedule.in_flight(store.redis, 1000, LEASE) == 3
+    assert store.polls_in_flight(1000, LEASE) == 3
     # Their tasks were lost with a worker: nothing starts, nothing frees a slot, until the lease runs out.
     assert claim(1000 + LEASE - 0.5) == []
-    assert poll_schedule.in_flight(store.redis, 1000 + LEASE - 0.5, LEASE) == 3
+    assert store.polls_in_flight(1000 + LEASE - 0.5, LEASE) == 3
     # Then the lost polls stop counting, exactly when their trades come due again; the two that never got a
     # slot have waited longest and go first.
     assert claim(1000 + LEASE) == [trades[3], trades[4], trades[0]]
-    assert poll_schedule.in_flight(store.redis, 1000 + LEASE, LEASE) == 3
-    assert store.redis.zcard(POLLS_IN_FLIGHT) == 3  # the expired entries were dropped, not just skipped
+    assert store.polls_in_flight(1000 + LEASE, LEASE) == 3
+    assert store.redis.zcard(Keys.polls_in_flight) == 3  # the expired entries were dropped, not just skipped
 
 
 def test_a_full_budget_claims_nothing_and_leaves_the_schedule_alone(store: Store) -> None:
     store.schedule_poll("A", 1)
-    store.redis.zadd(POLLS_IN_FLIGHT, {"X": 999, "Y": 999})
-    assert poll_schedule.claim_due(store.redis, 1000, limit=10, lease_s=LEASE, max_in_flight=2) == []
-    assert poll_schedule.claim_due(store.redis, 1000, limit=10, lease_s=LEASE, max_in_flight=1) == []
+    store.redis.zadd(Keys.polls_in_flight, {"X": 999, "Y": 999})
+    assert store.claim_due_polls(1000, limit=10, lease_s=LEASE, max_in_flight=2) == []
+    assert store.claim_due_polls(1000, limit=10, lease_s=LEASE, max_in_flight=1) == []
     assert store.redis.zscore(Keys.poll_due, "A") == 1
 
 
 def test_a_redispatched_trade_counts_once(store: Store) -> None:
     store.schedule_poll("A", 1)
-    assert poll_schedule.claim_due(store.redis, 1000, limit=10, lease_s=LEASE, max_in_flight=5) == ["A"]
+    assert store.claim_due_polls(1000, limit=10, lease_s=LEASE, max_in_flight=5) == ["A"]
     store.schedule_poll("A", 1)  # put back by hand (a close that must be retried, say) before its poll started
-    assert poll_schedule.claim_due(store.redis, 1001, limit=10, lease_s=LEASE, max_in_flight=5) == ["A"]
-    assert poll_schedule.in_flight(store.redis, 1001, LEASE) == 1
-    assert store.redis.zscore(POLLS_IN_FLIGHT, "A") == 1001
+    assert store.claim_due_polls(1001, limit=10, lease_s=LEASE, max_in_flight=5) == ["A"]
+    assert store.polls_in_flight(1001, LEASE) == 1
+    assert store.redis.zscore(Keys.polls_in_flight, "A") == 1001
 
 
 # --- settings and cadence -----------------------------------------------------------------------------------

@@ -106,10 +106,8 @@ def test_a_started_job_is_not_withdrawn(store: Store) -> None:
 
 
 def test_due_polls_are_claimed_once_with_a_lease(store: Store) -> None:
-    from worker.poll_schedule import claim_due
-
     def claim(now: float, limit: int) -> list[str]:
-        return claim_due(store.redis, now, limit=limit, lease_s=60, max_in_flight=100)
+        return store.claim_due_polls(now, limit=limit, lease_s=60, max_in_flight=100)
 
     for i in range(5):
         store.schedule_poll(f"P{i}", 100 + i)

@@ -3,7 +3,7 @@
 Waiting trades hold no worker slot and no countdown message: each one is a member of a Redis sorted set
 scored by the time its next query is due. `dispatch_polls`, run by beat every POLL_TICK_S, claims what is due
 (with a lease, so a trade is never polled twice at once) and enqueues one `poll_trades` task per POLLS_PER_TASK
-trades, but never more than POLL_MAX_IN_FLIGHT polls enqueued and not yet started (`worker.poll_schedule`):
+trades, but never more than POLL_MAX_IN_FLIGHT polls enqueued and not yet started (`Store.claim_due_polls`):
 when the workers fall behind the cadence, the backlog stays in the schedule, oldest due first, instead of
 growing in the broker.
 """
@@ -14,7 +14,7 @@ import logging
 import time
 from datetime import datetime
 
-from worker import defaults, poll_schedule, services
+from worker import defaults, services
 from worker.alipay import trade
 from worker.alipay.errors import AlipayError, BusinessError
 from worker.celery_app import app
@@ -57,8 +57,8 @@ def dispatch_polls() -> int:
     """Enqueue a poll for the trades that are due, oldest due first, as many as the in-flight budget has room
     for (and at most POLL_BATCH); returns how many. Safe to run twice at once: the count, the claim and the
     in-flight record are one Lua script, and a claimed trade is pushed POLL_LEASE_S ahead."""
-    due = poll_schedule.claim_due(services.store().redis, time.time(), limit=defaults.POLL_BATCH,
-                                  lease_s=defaults.POLL_LEASE_S, max_in_flight=get_settings().poll_max_in_flight)
+    due = services.store().claim_due_polls(time.time(), limit=defaults.POLL_BATCH, lease_s=defaults.POLL_LEASE_S,
+                                           max_in_flight=get_settings().poll_max_in_flight)
     for first in range(0, len(due), defaults.POLLS_PER_TASK):
         poll_trades.apply_async((due[first:first + defaults.POLLS_PER_TASK],), expires=defaults.POLL_LEASE_S)
     return len(due)
@@ -79,7 +79,7 @@ def poll_trades(out_trade_nos: list[str]) -> None:
     """Poll a few trades one after the other (see `poll_trade` and POLLS_PER_TASK). A trade whose poll fails
     unexpectedly (Redis gone, say) does not hold back the others: it stays leased and is dispatched again when
     its lease runs out."""
-    poll_schedule.started(services.store().redis, *out_trade_nos)
+    services.store().polls_started(*out_trade_nos)
     for otn in out_trade_nos:
         try:
             _poll(otn)
@@ -90,7 +90,7 @@ def poll_trades(out_trade_nos: list[str]) -> None:
 @app.task(name="alipay.poll_trade")
 def poll_trade(out_trade_no: str) -> None:
     """Poll one trade: what `poll_trades` does for each of its trades."""
-    poll_schedule.started(services.store().redis, out_trade_no)
+    services.store().polls_started(out_trade_no)
     _poll(out_trade_no)
 
 
