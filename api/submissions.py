@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from contextlib import nullcontext
 from typing import Any
 
 from celery import Celery
@@ -102,18 +103,15 @@ class Submitter:
                 extra: dict[str, Any] | None = None) -> Response:
         wait = getattr(req, "wait", None)
         current: Record | None = None
-        if created and wait:
-            # Listening before the job is queued: its end cannot be missed, and needs no read to be seen.
-            with self.waiters.watching(job_id) as waiter:
+        # A new job's request listens before queueing it: its end cannot be missed, and needs no read to be seen.
+        with self.waiters.watching(job_id) if created and wait else nullcontext() as waiter:
+            if created:
                 self._enqueue(job)
                 metrics.job_submitted(job["type"])
-                if waiter is not None:
-                    current = self.waiters.until_final(waiter, job_id, float(wait), job)
-        elif created:
-            self._enqueue(job)
-            metrics.job_submitted(job["type"])
-        elif wait:
-            current = self.wait(job_id, float(wait))
+            if waiter is not None and wait:
+                current = self.waiters.until_final(waiter, job_id, float(wait), job)
+            elif wait and not created:
+                current = self.wait(job_id, float(wait))
         if current is not None and JobStatus(current["status"]).final:
             return jsonify(public(current))
         if current is None:
