@@ -20,6 +20,7 @@ from api.errors import ApiError, Conflict, InvalidRequest, NotFound, ServiceUnav
 from api.schemas import JobRequest, QrcodeRequest, RefundRequest
 from api.waiters import JobWaiters
 from worker import defaults, metrics
+from worker.broker import publish_options
 from worker.settings import Settings
 from worker.states import TASK_FOR_JOB, JobStatus, JobType, OrderStatus
 from worker.store import Conflict as StoreConflict
@@ -43,6 +44,7 @@ class Submitter:
         self.celery = celery
         self.settings = settings
         self.waiters = JobWaiters(store, max_waiters)
+        self._publish_options = publish_options(settings.broker_url)
 
     def _new_job(self, job_type: JobType, request: dict[str, Any], out_trade_no: str | None) -> Record:
         stamp = now_iso()
@@ -68,7 +70,7 @@ class Submitter:
             submission = self.store.submit_precreate(job, order, req.fingerprint())
         except StoreConflict as exc:
             raise Conflict(exc.message, field="outTradeNo") from None
-        return self._finish(job, submission.job_id, submission.created, req)
+        return self._finish(job, submission.job_id, submission.created, req, written=submission.written)
 
     def refund(self, req: RefundRequest, idempotency_key: str | None = None) -> Response:
         """Submit a refund. Without out_request_no one is made: derived from the Idempotency-Key when there is
@@ -100,13 +102,13 @@ class Submitter:
         return self._finish(job, job["job_id"], True, req)
 
     def _finish(self, job: Record, job_id: str, created: bool, req: JobRequest,
-                extra: dict[str, Any] | None = None) -> Response:
+                extra: dict[str, Any] | None = None, written: tuple[bytes, ...] = ()) -> Response:
         wait = getattr(req, "wait", None)
         current: Record | None = None
         # A new job's request listens before queueing it: its end cannot be missed, and needs no read to be seen.
         with self.waiters.watching(job_id) if created and wait else nullcontext() as waiter:
             if created:
-                self._enqueue(job)
+                self._enqueue(job, written)
                 metrics.job_submitted(job["type"])
             if waiter is not None and wait:
                 current = self.waiters.until_final(waiter, job_id, float(wait), job)
@@ -128,10 +130,17 @@ class Submitter:
         response.headers["Location"] = body["links"]["job"]
         return response
 
-    def _enqueue(self, job: Record) -> None:
+    def _enqueue(self, job: Record, written: tuple[bytes, ...] = ()) -> None:
+        """Queue the job's task. `written`: the records the submission wrote (a precreate's job and order), which
+        the message carries so that the task starts from them instead of reading them."""
+        job_id, kwargs, kwargsrepr = job["job_id"], {}, "{}"
+        if written:
+            kwargs = {"out_trade_no": job["out_trade_no"], "queued": [record.decode() for record in written]}
+            kwargsrepr = f"{{'out_trade_no': {job['out_trade_no']!r}, 'queued': [{len(written)} records]}}"
         try:
-            self.celery.send_task(TASK_FOR_JOB[JobType(job["type"])], args=[job["job_id"]], retry=True,
-                                  retry_policy=_PUBLISH_RETRY)
+            self.celery.send_task(TASK_FOR_JOB[JobType(job["type"])], args=[job_id], kwargs=kwargs, retry=True,
+                                  retry_policy=_PUBLISH_RETRY, argsrepr=repr([job_id]), kwargsrepr=kwargsrepr,
+                                  **self._publish_options)
         except Exception as exc:  # noqa: BLE001 - any failure to publish means the job must not stay
             log.warning("could not queue job %s (%s); withdrawn", job["job_id"], type(exc).__name__)
             self.store.withdraw(job)

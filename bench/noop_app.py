@@ -1,5 +1,6 @@
 """The engine baseline: a Celery app with one task that does nothing, on the service's own Celery settings
-(broker, acks_late, prefetch 1, JSON, no result backend) but a queue of its own.
+(broker, acks_late, prefetch 1, JSON, no result backend) but a queue of its own, and on kombu's own Redis
+transport: the raw engine, without the service's held broker client (worker/broker.py).
 
 `celery -A bench.noop_app worker --queues bench-noop` runs it; `publish(n)` sends `n` tasks.
 """
@@ -15,8 +16,8 @@ QUEUE = "bench-noop"
 
 app = Celery("bench_noop")
 app.config_from_object("celeryconfig")
-app.conf.update(task_default_queue=QUEUE, task_queues=(Queue(QUEUE),), task_routes={}, beat_schedule={},
-                imports=())
+app.conf.update(broker_transport=None, task_default_queue=QUEUE, task_queues=(Queue(QUEUE),), task_routes={},
+                beat_schedule={}, imports=())
 
 
 @app.task(name="bench.noop", ignore_result=True)

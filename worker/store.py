@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -129,6 +129,9 @@ class OrderNotFound(Exception):
 class Submission:
     job_id: str
     created: bool
+    written: tuple[bytes, ...] = ()
+    """A new precreate's job and order as this submission wrote them: what its task can expect to find, so that
+    it starts from them instead of reading them (`Store.start_job`)."""
 
 
 _CLAIM_DUE_POLLS = """
@@ -391,13 +394,14 @@ class Store:
                 return self._same_or_conflict(existing, fingerprint, f"outTradeNo {otn}")
             if current_order is not None:
                 raise Conflict(f"outTradeNo {otn} is already used by another order.")
+            job_raw, order_raw = _dump(job), _dump(order)
             pipe.set(identity, f"{job['job_id']} {fingerprint}", ex=self._identity_ex())
-            pipe.set(Keys.job(job["job_id"]), _dump(job), ex=self.job_ttl_s)
+            pipe.set(Keys.job(job["job_id"]), job_raw, ex=self.job_ttl_s)
             pipe.zadd(Keys.active_jobs, {job["job_id"]: time.time()})
-            pipe.set(order_key, _dump(order), ex=self._order_ex())
+            pipe.set(order_key, order_raw, ex=self._order_ex())
             _track(pipe, order)
             _count(pipe, None, order)
-            return Submission(job["job_id"], created=True)
+            return Submission(job["job_id"], created=True, written=(job_raw, order_raw))
 
         return self._change([identity, order_key], txn, guess=[None, None])
 
@@ -507,9 +511,32 @@ class Store:
 
         return self._change([key], txn)
 
-    def _write_job(self, pipe: Writes, new: Record) -> None:
+    def start_job(self, job_id: str, out_trade_no: str, change: Callable[[Record], Record], *,
+                  expected: Sequence[bytes | None] | None = None) -> tuple[Record | None, list[bytes | None]]:
+        """`update_job` for the start of an attempt on a job that will end with `finish_job_and_order`: the job's
+        order is read in the same round trip, and the two records as they stand after the change are returned
+        with the job, for the finish to start from instead of reading them again. `expected` is what the job
+        and its order are likely to hold (as the submission wrote them): right, it saves the read too."""
+        keys = [Keys.job(job_id), Keys.order(out_trade_no)]
+        after: list[bytes | None] = []
+
+        def txn(read: list[bytes | None], pipe: Writes) -> Record | None:
+            after[:] = read
+            job = _load(read[0])
+            if job is None:
+                return None
+            new = change(job)
+            if new is job or new == job:
+                return job
+            after[0] = self._write_job(pipe, new)
+            return new
+
+        job = self._change(keys, txn, guess=list(expected) if expected else None)
+        return job, after
+
+    def _write_job(self, pipe: Writes, new: Record) -> bytes:
         """The writes of a job change: the record, the active index and, when it ends, the end message, which
-        carries the final record so that a waiting request need not read it again."""
+        carries the final record so that a waiting request need not read it again. Returns the record."""
         job_id = new["job_id"]
         record = _dump(new)
         pipe.set(Keys.job(job_id), record, ex=self.job_ttl_s)
@@ -518,6 +545,7 @@ class Store:
             pipe.publish(Keys.job_done_channel(job_id), record)
         else:
             pipe.zadd(Keys.active_jobs, {job_id: time.time()})
+        return record
 
     def update_order(self, out_trade_no: str, change: Callable[[Record], Record]) -> tuple[Record | None, bool]:
         """Apply `change` atomically; returns (order, changed)."""
@@ -547,10 +575,11 @@ class Store:
             self._emit(pipe, new, order_events(old, new))
 
     def finish_job_and_order(self, job_id: str, out_trade_no: str, job_change: Callable[[Record], Record],
-                             order_change: Callable[[Record], Record], *,
-                             poll_due: float | None = None) -> Record | None:
+                             order_change: Callable[[Record], Record], *, poll_due: float | None = None,
+                             expected: Sequence[bytes | None] | None = None) -> Record | None:
         """End a job and change its order in one write, and put the trade on the poll schedule when `poll_due`
-        is given: what a successful precreate does. Returns the job."""
+        is given: what a successful precreate does. Returns the job. `expected`: the job and the order as
+        `start_job` left them, a guess that saves reading them."""
         job_key, order_key = Keys.job(job_id), Keys.order(out_trade_no)
 
         def txn(read: list[bytes | None], pipe: Writes) -> Record | None:
@@ -568,7 +597,7 @@ class Store:
                 self._write_job(pipe, new_job)
             return new_job
 
-        return self._change([job_key, order_key], txn)
+        return self._change([job_key, order_key], txn, guess=list(expected) if expected else None)
 
     def _emit(self, pipe: Writes, order: Record, types: list[EventType]) -> None:
         """Record the order's new events and put the order on the delivery schedule."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from celery import Task
@@ -47,7 +47,21 @@ def start_attempt(job_id: str) -> Record | None:
     """Mark the job running with one more attempt; None when there is nothing to do (unknown or finished).
     The task's log lines carry the job id, its out_trade_no and the attempt number from here on."""
     bind(job_id=job_id)
-    job = services.store().update_job(job_id, job_started)
+    return _started(services.store().update_job(job_id, job_started))
+
+
+def start_order_attempt(job_id: str, out_trade_no: str,
+                        queued: Sequence[str] | None = None) -> tuple[Record | None, list[bytes | None]]:
+    """`start_attempt` for a job that ends by changing its order (a precreate), which also returns the job and
+    the order as the start left them, for `succeed` to start from. `queued`: the two as the submission wrote
+    them, which its message carries: the likely current values, so that the start need not read them."""
+    bind(job_id=job_id)
+    expected = [record.encode() for record in queued] if queued else None
+    job, records = services.store().start_job(job_id, out_trade_no, job_started, expected=expected)
+    return _started(job), records
+
+
+def _started(job: Record | None) -> Record | None:
     if job is None or JobStatus(job["status"]).final:
         return None
     bind(out_trade_no=job.get("out_trade_no"), attempt=job.get("attempts"))
@@ -55,9 +69,11 @@ def start_attempt(job_id: str) -> Record | None:
 
 
 def succeed(job_id: str, result: Mapping[str, Any], *,
-            order: tuple[str, Callable[[Record], Record]] | None = None, poll_due: float | None = None) -> None:
+            order: tuple[str, Callable[[Record], Record]] | None = None, poll_due: float | None = None,
+            expected: Sequence[bytes | None] | None = None) -> None:
     """End the job `succeeded` with `result`; with `order` (out_trade_no, change), change the order in the same
-    transaction, and put the trade on the poll schedule at `poll_due`."""
+    transaction, and put the trade on the poll schedule at `poll_due`. `expected`: the job and the order as
+    `start_order_attempt` left them."""
     def finished(j: Record) -> Record:
         return job_finished(j, JobStatus.SUCCEEDED, result=result)
 
@@ -65,7 +81,7 @@ def succeed(job_id: str, result: Mapping[str, Any], *,
     if order is None:
         job = store.update_job(job_id, finished)
     else:
-        job = store.finish_job_and_order(job_id, order[0], finished, order[1], poll_due=poll_due)
+        job = store.finish_job_and_order(job_id, order[0], finished, order[1], poll_due=poll_due, expected=expected)
     if job is not None and job["status"] == JobStatus.SUCCEEDED:
         metrics.job_succeeded(job["type"])
         log.info("%s job %s succeeded after %s attempt(s)", job["type"], job_id, job.get("attempts"))

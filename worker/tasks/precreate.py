@@ -13,21 +13,37 @@ from worker.alipay.errors import AlipayError, BusinessError
 from worker.celery_app import app
 from worker.deadlines import deadline
 from worker.settings import get_settings
-from worker.tasks.gateway import GiveUp, error_record, fail, retry_or_give_up, start_attempt, succeed
+from worker.tasks.gateway import (
+    GiveUp,
+    error_record,
+    fail,
+    retry_or_give_up,
+    start_attempt,
+    start_order_attempt,
+    succeed,
+)
 from worker.transitions import order_failed, order_precreated
 
 log = logging.getLogger(__name__)
 
 
 @app.task(name="alipay.precreate", bind=True, max_retries=None)
-def precreate(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
+def precreate(self, job_id: str, out_trade_no: str | None = None,  # type: ignore[no-untyped-def]
+              queued: list[str] | None = None) -> None:
     """Call alipay.trade.precreate for the job's order.
 
     Idempotent: every attempt, including a redelivery after a worker died, re-sends the same out_trade_no with
     the same content, which Alipay answers with the same QR code. Network failures and gateway system errors
     retry with back-off; Alipay's business refusals end the job `failed` and the order `FAILED`.
+
+    The API's message also names the order and carries the job and the order as it wrote them (`queued`), so
+    that the first attempt neither reads them before starting nor before finishing; a message without them
+    (requeued by the janitor) reads them.
     """
-    job = start_attempt(job_id)
+    if out_trade_no:
+        job, records = start_order_attempt(job_id, out_trade_no, queued)
+    else:
+        job, records = start_attempt(job_id), None
     if job is None:
         return
     request, otn = job["request"], job["out_trade_no"]
@@ -58,4 +74,4 @@ def precreate(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
     expires_at = deadline(request.get("timeoutExpress") or "15d", datetime.now(UTC)).isoformat()
     qr_code = result.get("qr_code", "")
     succeed(job_id, result, order=(otn, lambda o: order_precreated(o, qr_code=qr_code, expires_at=expires_at)),
-            poll_due=time.time() + get_settings().poll_intervals_s[0])
+            poll_due=time.time() + get_settings().poll_intervals_s[0], expected=records)
