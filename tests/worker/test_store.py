@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
+from orjson import loads as json_load
 
 from worker.states import JobStatus, RefundStatus
 from worker.store import Conflict, Keys, OrderNotFound, Store
@@ -243,3 +244,54 @@ def test_the_end_message_carries_the_final_job(store: Store) -> None:
         assert json.loads(message["data"]) == store.get_job("m")
     finally:
         pubsub.close()
+
+
+def _commands(store: Store) -> dict[str, int]:
+    return {name.removeprefix("cmdstat_"): int(stat["calls"])
+            for name, stat in store.redis.info("commandstats").items()}
+
+
+def test_a_precreate_started_from_its_queued_records_reads_nothing_and_ends_the_same(store: Store) -> None:
+    from worker.transitions import order_precreated
+
+    submission = store.submit_precreate(job("s", "S1"), order("S1"), "fp")
+    assert [json_load(raw) for raw in submission.written] == [store.get_job("s"), store.get_order("S1")]
+    before = _commands(store)
+    started, records = store.start_job("s", "S1", job_started, expected=submission.written)
+    done = store.finish_job_and_order(
+        "s", "S1", lambda j: job_finished(j, JobStatus.SUCCEEDED, result={"qr_code": "q"}),
+        lambda o: order_precreated(o, qr_code="q", expires_at="2026-01-01T00:05:00+00:00"), expected=records)
+    after = _commands(store)
+    assert after.get("mget", 0) == before.get("mget", 0) and after.get("get", 0) == before.get("get", 0) + 4
+    assert started["status"] == "running" and started["attempts"] == 1
+    assert done == store.get_job("s") and done["status"] == "succeeded" and done["attempts"] == 1
+    assert store.get_order("S1")["qr_code"] == "q"
+
+
+def test_stale_queued_records_cost_a_read_and_lose_no_change(store: Store) -> None:
+    """The message's records are out of date (an earlier attempt ran; the order was paid meanwhile): the start
+    and the finish are computed again on what is stored, and the payment is not overwritten."""
+    from worker.transitions import order_precreated
+
+    submission = store.submit_precreate(job("o", "O1"), order("O1"), "fp")
+    store.update_job("o", job_started)  # an earlier attempt
+    started, records = store.start_job("o", "O1", job_started, expected=submission.written)
+    assert started["attempts"] == 2 and records[0] == store.redis.get(Keys.job("o"))
+    store.update_order("O1", lambda o: order_trade_status(o, "TRADE_SUCCESS", {"trade_no": "X"}))
+    done = store.finish_job_and_order(
+        "o", "O1", lambda j: job_finished(j, JobStatus.SUCCEEDED, result={"qr_code": "q"}),
+        lambda o: order_precreated(o, qr_code="q", expires_at="2026-01-01T00:05:00+00:00"), poll_due=1.0,
+        expected=records)
+    kept = store.get_order("O1")
+    assert done["status"] == "succeeded" and done["attempts"] == 2
+    assert kept["status"] == "TRADE_SUCCESS" and kept["trade_no"] == "X" and kept["qr_code"] == "q"
+    assert store.redis.zscore(Keys.poll_due, "O1") is None
+
+
+def test_starting_an_unknown_or_finished_job_writes_nothing(store: Store) -> None:
+    assert store.start_job("nobody", "N1", job_started) == (None, [None, None])
+    store.submit_precreate(job("f", "F9"), order("F9"), "fp")
+    store.update_job("f", lambda j: job_finished(j, JobStatus.FAILED, error={"code": "x"}))
+    stored = store.redis.get(Keys.job("f"))
+    finished, records = store.start_job("f", "F9", lambda j: j)
+    assert finished["status"] == "failed" and records[0] == stored
