@@ -34,6 +34,8 @@ IDLE_TIMEOUT_S = 60.0
 class SandboxRequestHandler(WSGIRequestHandler):
     server: SandboxServer
     timeout = IDLE_TIMEOUT_S
+    disable_nagle_algorithm = True
+    """Headers and body are two writes: without TCP_NODELAY the body would wait for the client's delayed ACK."""
     _body: LimitedStream | None = None
     """The request's body, when its length is known: the connection can then stay open for the next one."""
 
