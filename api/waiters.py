@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 RECHECK_S = 2.0
 
 
-class _Waiter:
+class Waiter:
     """One waiting request: the event it sleeps on, and the final record the listener hands it."""
 
     __slots__ = ("event", "record")
@@ -43,7 +43,7 @@ class JobWaiters:
         self.store = store
         self._slots = threading.BoundedSemaphore(max_waiters)
         self._lock = threading.Lock()
-        self._waiters: dict[str, set[_Waiter]] = defaultdict(set)
+        self._waiters: dict[str, set[Waiter]] = defaultdict(set)
         self._subscribed = threading.Event()
         self._pid: int | None = None
 
@@ -91,13 +91,13 @@ class JobWaiters:
                     waiter.event.set()
 
     @contextmanager
-    def watching(self, job_id: str) -> Iterator[_Waiter | None]:
+    def watching(self, job_id: str) -> Iterator[Waiter | None]:
         """Listen for the job's end message from now on; None when every slot is taken. A request that is
         about to queue its job registers first, so that no end message can come before it listens."""
         if not self._slots.acquire(blocking=False):
             yield None
             return
-        waiter = _Waiter()
+        waiter = Waiter()
         try:
             self._ensure_listener()
             with self._lock:
@@ -119,7 +119,7 @@ class JobWaiters:
                 return None
             return self.until_final(waiter, job_id, seconds, self.store.get_job(job_id))
 
-    def until_final(self, waiter: _Waiter, job_id: str, seconds: float, job: Record | None) -> Record | None:
+    def until_final(self, waiter: Waiter, job_id: str, seconds: float, job: Record | None) -> Record | None:
         """Sleep on `waiter` until the job (last seen as `job`) has ended or `seconds` have passed."""
         deadline = time.monotonic() + seconds
         while job is not None and not JobStatus(job["status"]).final:

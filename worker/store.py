@@ -132,6 +132,21 @@ class Submission:
     written: tuple[bytes, ...] = ()
     """A new precreate's job and order as this submission wrote them: what its task can expect to find, so that
     it starts from them instead of reading them (`Store.start_job`)."""
+    queued: bool = False
+    """The job's task message went into the broker's queue in the same write (see `Outbox`)."""
+
+
+Outbox = Callable[[tuple[bytes, ...]], Sequence[tuple[str, str | bytes]]]
+"""What a submission pushes onto broker queues in the same write as the job, when the broker is this store's
+Redis: given the records the submission writes (a precreate's job and order; nothing for the others), the
+(list, message) pairs to push. So a job and its task exist together or not at all: nothing to withdraw when
+queueing fails, and no task that runs before its job is written."""
+
+
+def _push(pipe: Writes, outbox: Outbox | None, written: tuple[bytes, ...]) -> bool:
+    for key, message in outbox(written) if outbox is not None else ():
+        pipe.lpush(key, message)
+    return outbox is not None
 
 
 _CLAIM_DUE_POLLS = """
@@ -254,6 +269,9 @@ class Writes:
 
     def rpush(self, key: str, *values: str) -> None:
         self._add("RPUSH", key, *values)
+
+    def lpush(self, key: str, *values: str | bytes) -> None:
+        self._add("LPUSH", key, *values)
 
     def expire(self, key: str, seconds: int) -> None:
         self._add("EXPIRE", key, seconds)
@@ -380,8 +398,10 @@ class Store:
     def _identity_ex(self) -> int | None:
         return max(self.order_ttl_s, self.job_ttl_s) if self.order_ttl_s else None
 
-    def submit_precreate(self, job: Record, order: Record, fingerprint: str) -> Submission:
-        """Create the job and its order, or return the job already made for this out_trade_no.
+    def submit_precreate(self, job: Record, order: Record, fingerprint: str,
+                         outbox: Outbox | None = None) -> Submission:
+        """Create the job and its order, or return the job already made for this out_trade_no; a new job's task
+        is queued in the same write when `outbox` is given.
 
         Raises Conflict when the out_trade_no was used with other parameters.
         """
@@ -401,12 +421,13 @@ class Store:
             pipe.set(order_key, order_raw, ex=self._order_ex())
             _track(pipe, order)
             _count(pipe, None, order)
-            return Submission(job["job_id"], created=True, written=(job_raw, order_raw))
+            queued = _push(pipe, outbox, (job_raw, order_raw))
+            return Submission(job["job_id"], created=True, written=(job_raw, order_raw), queued=queued)
 
         return self._change([identity, order_key], txn, guess=[None, None])
 
     def submit_refund(self, job: Record, fingerprint: str, *, idempotency_key: str | None = None,
-                      key_fingerprint: str | None = None) -> Submission:
+                      key_fingerprint: str | None = None, outbox: Outbox | None = None) -> Submission:
         """Create a refund job and reserve its amount on the order, atomically, or return the existing job.
 
         With an `idempotency_key` (the SHA-256 of the client's Idempotency-Key header) the same key and the
@@ -439,17 +460,19 @@ class Store:
             _track(pipe, updated)
             if key_key is not None:
                 pipe.set(key_key, f"{job['job_id']} {key_fingerprint}", ex=defaults.IDEMPOTENCY_KEY_S)
-            return Submission(job["job_id"], created=True)
+            return Submission(job["job_id"], created=True, queued=_push(pipe, outbox, ()))
 
         return self._change(watched, txn)
 
-    def submit_job(self, job: Record) -> Submission:
+    def submit_job(self, job: Record, outbox: Outbox | None = None) -> Submission:
         """Create a job that has no identity of its own (a refund query: asking twice is harmless)."""
         with self.redis.pipeline() as pipe:
             pipe.set(Keys.job(job["job_id"]), _dump(job), ex=self.job_ttl_s)
             pipe.zadd(Keys.active_jobs, {job["job_id"]: time.time()})
+            for key, message in outbox(()) if outbox is not None else ():
+                pipe.lpush(key, message)
             pipe.execute()
-        return Submission(job["job_id"], created=True)
+        return Submission(job["job_id"], created=True, queued=outbox is not None)
 
     @staticmethod
     def _same_or_conflict(existing: bytes | str, fingerprint: str, what: str) -> Submission:

@@ -61,3 +61,53 @@ def test_a_refund_query_queues_only_its_job_id(keys, redis_db) -> None:
     assert answer.status_code == 202, answer.get_json()
     name, sent = queue.sent[0]
     assert name == "alipay.refund_query" and sent["args"] == [answer.get_json()["job_id"]] and sent["kwargs"] == {}
+
+
+def test_with_the_broker_on_the_store_redis_the_task_is_pushed_in_the_same_write(keys, redis_server, redis_db,
+                                                                                monkeypatch) -> None:
+    import base64
+
+    from celery import Celery
+    from kombu.transport import redis as kombu_redis
+
+    from worker import broker
+
+    def no_separate_push(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the message was pushed on its own, not with the job")
+
+    monkeypatch.setattr(kombu_redis.Channel, "_put", no_separate_push)
+
+    url = redis_server.url.rsplit("/", 1)[0] + "/15"
+    celery = Celery("submissions-test", broker=url, set_as_current=False)
+    celery.conf.update(broker_transport=broker.TRANSPORT, task_default_queue="payments")
+    store = Store(redis_db)
+    client = create_app({"SETTINGS": _settings(keys, url), "STORE": store, "CELERY": celery, "QUEUE_WITH_JOB": True,
+                         "TESTING": True}).test_client()
+    first = client.post("/qrcode", data=QRCODE)
+    again = client.post("/qrcode", data=QRCODE)
+    other = client.post("/qrcode", data=dict(QRCODE, totalAmount="1.00"))
+    assert first.status_code == again.status_code == 202 and other.status_code == 409
+    assert redis_db.llen("payments") == 1, "one message, pushed with the job; none for the repeat or the conflict"
+    envelope = orjson.loads(redis_db.lindex("payments", 0))
+    args, kwargs, _ = orjson.loads(base64.b64decode(envelope["body"]))
+    job_id = first.get_json()["job_id"]
+    assert envelope["headers"]["task"] == "alipay.precreate" and envelope["headers"]["id"]
+    assert envelope["properties"]["delivery_info"]["routing_key"] == "payments"
+    assert args == [job_id] and kwargs["out_trade_no"] == "SUBMIT_0001"
+    assert [orjson.loads(r) for r in kwargs["queued"]] == [store.get_job(job_id), store.get_order("SUBMIT_0001")]
+    celery.close()
+
+
+def test_a_task_that_cannot_be_made_leaves_nothing_written(keys, redis_db) -> None:
+    class Unreachable:
+        conf = None
+
+        def send_task(self, name: str, **options: Any) -> None:
+            raise ConnectionError("broker down")
+
+    store = Store(redis_db)
+    client = create_app({"SETTINGS": _settings(keys, "redis://127.0.0.1:1/0"), "STORE": store,
+                         "CELERY": Unreachable(), "QUEUE_WITH_JOB": True, "TESTING": True}).test_client()
+    answer = client.post("/qrcode", data=QRCODE)
+    assert answer.status_code == 503
+    assert store.get_order("SUBMIT_0001") is None and redis_db.dbsize() == 0

@@ -53,3 +53,22 @@ def test_publishing_and_acknowledging_share_one_client_until_the_pool_is_replace
         producer.publish({"n": 5}, routing_key=queue.name, declare=[queue], serializer="json")
         assert len(made) == 2 and made[1].connection_pool is channel.pool is not made[0].connection_pool
         assert redis_db.llen(queue.name) == 1
+
+
+def test_each_queue_is_one_list_whatever_the_priority_and_a_held_back_publish_is_not_sent(url: str, redis_db) -> None:
+    queue = Queue("one-list-test")
+    with Connection(url, transport=broker.TRANSPORT) as conn:
+        producer = conn.Producer(conn.channel())
+        producer.publish({"n": 1}, routing_key=queue.name, declare=[queue], priority=9)
+        with broker.held_back() as held:
+            producer.publish({"n": 2}, routing_key=queue.name, declare=[queue])
+        assert [key for key in redis_db.keys(f"{queue.name}*") if redis_db.type(key) == b"list"] == [b"one-list-test"]
+        assert redis_db.llen(queue.name) == 1
+        (key, message), = held
+        assert key == queue.name and '"delivery_info"' in message
+        redis_db.lpush(key, message)
+        received = []
+        with conn.Consumer(queue, callbacks=[lambda body, m: (received.append(body["n"]), m.ack())]):
+            while len(received) < 2:
+                conn.drain_events(timeout=5)
+        assert sorted(received) == [1, 2], "a held-back message pushed by hand is an ordinary message"

@@ -295,3 +295,21 @@ def test_starting_an_unknown_or_finished_job_writes_nothing(store: Store) -> Non
     stored = store.redis.get(Keys.job("f"))
     finished, records = store.start_job("f", "F9", lambda j: j)
     assert finished["status"] == "failed" and records[0] == stored
+
+
+def test_a_submission_pushes_its_outbox_in_the_same_write_and_a_repeat_pushes_nothing(store: Store) -> None:
+    seen = []
+
+    def outbox(written: tuple[bytes, ...]) -> list[tuple[str, str]]:
+        seen.append(written)
+        return [("queue-of-test", f"message {len(seen)}")]
+
+    first = store.submit_precreate(job("q", "Q1"), order("Q1"), "fp", outbox)
+    again = store.submit_precreate(job("q2", "Q1"), order("Q1"), "fp", outbox)
+    assert first.queued and not again.queued and again.job_id == "q"
+    assert seen[0] == first.written and store.redis.lrange("queue-of-test", 0, -1) == [b"message 1"]
+    paid_order(store, "Q2")
+    refund = job("r", "Q2", "refund", out_request_no="R1", refund_amount="1.00")
+    assert store.submit_refund(refund, "fp", outbox=outbox).queued and seen[-1] == ()
+    assert store.submit_job(job("rq", "Q2", "refund_query"), outbox).queued
+    assert store.redis.llen("queue-of-test") == 3
