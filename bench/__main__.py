@@ -84,7 +84,10 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     stack.start_sandbox()
     phases.set_gateway_delay(stack, plan.gateway_ms)
 
-    if "noop" in wanted:
+    # With `ours` in the run, the no-op rounds alternate with its rounds (below): the machine's state drifts
+    # over minutes, and a ratio of two figures taken minutes apart would carry the drift.
+    alternate = "noop" in wanted and "ours" in wanted
+    if "noop" in wanted and not alternate:
         progress(f"no-op Celery tasks: {plan.rounds} rounds of {plan.noop_tasks}")
         results["noop"] = phases.noop_rounds(stack, plan)
     for design, worker_class, workers, threads in (("sync", "sync", concurrency, 1),
@@ -104,7 +107,17 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
         stack.start_api()
         stack.start_worker()
         stack.start_beat()
-        if "ours" in wanted:
+        if alternate:
+            progress(f"ours: {plan.rounds} rounds of {plan.job_seconds:g} s, {plan.clients} clients, each after "
+                     f"a round of {plan.noop_tasks} no-op Celery tasks")
+            phases.start_noop(stack, plan)
+            noop: list[dict[str, Any]] = []
+            try:
+                results["ours"] = phases.ours_rounds(stack, plan, lambda: noop.append(phases.noop_round(stack, plan)))
+            finally:
+                phases.stop_noop(stack)
+            results["noop"] = noop
+        elif "ours" in wanted:
             progress(f"ours: {plan.rounds} rounds of {plan.job_seconds:g} s, {plan.clients} clients")
             results["ours"] = phases.ours_rounds(stack, plan)
         if args.profile:

@@ -138,33 +138,48 @@ def wait_idle(stack: Stack, queues: Iterable[str], timeout: float = 60.0) -> Non
 
 # --- the engine: a no-op Celery task --------------------------------------------------------------------------
 
-def noop_rounds(stack: Stack, plan: Plan) -> list[dict[str, Any]]:
-    """No-op tasks through the same broker, pool and concurrency: tasks/s and CPU per task."""
+def start_noop(stack: Stack, plan: Plan) -> None:
+    """The no-op worker, started and warmed up: its first tasks make its connections and imports."""
     from bench.noop_app import QUEUE, publish
 
     stack.start_noop_worker()
+    publish(min(200, plan.noop_tasks))
+    wait_idle(stack, [QUEUE])
+
+
+def stop_noop(stack: Stack) -> None:
+    from bench.noop_app import QUEUE
+
+    stack.stop("noop")
+    purge_queues(stack, QUEUE)
+
+
+def noop_round(stack: Stack, plan: Plan) -> dict[str, Any]:
+    """One round of no-op tasks through the same broker, pool and concurrency: tasks/s and CPU per task."""
+    from bench.noop_app import QUEUE, publish
+
+    meter = CpuMeter({"worker": stack.pid("noop"), "redis": stack.pid("redis")}).start()
+    started = time.perf_counter()
+    publisher_s: list[float] = []
+    thread = threading.Thread(target=lambda out=publisher_s: out.append(publish(plan.noop_tasks)))
+    thread.start()
+    thread.join()
+    wait_idle(stack, [QUEUE])
+    seconds = time.perf_counter() - started
+    used = meter.stop()
+    used["publisher"] = publisher_s[0] * 1000
+    per = _per(used, plan.noop_tasks, ("publisher", "worker", "redis"))
+    return {"tasks": plan.noop_tasks, "seconds": seconds, "tasks_per_s": plan.noop_tasks / seconds,
+            "cpu_ms_per_task": per}
+
+
+def noop_rounds(stack: Stack, plan: Plan) -> list[dict[str, Any]]:
+    """`plan.rounds` rounds of no-op tasks, on their own (when `ours` is not measured in the same run)."""
+    start_noop(stack, plan)
     try:
-        publish(min(200, plan.noop_tasks))
-        wait_idle(stack, [QUEUE])
-        rounds = []
-        for _ in range(plan.rounds):
-            meter = CpuMeter({"worker": stack.pid("noop"), "redis": stack.pid("redis")}).start()
-            started = time.perf_counter()
-            publisher_s: list[float] = []
-            thread = threading.Thread(target=lambda out=publisher_s: out.append(publish(plan.noop_tasks)))
-            thread.start()
-            thread.join()
-            wait_idle(stack, [QUEUE])
-            seconds = time.perf_counter() - started
-            used = meter.stop()
-            used["publisher"] = publisher_s[0] * 1000
-            per = _per(used, plan.noop_tasks, ("publisher", "worker", "redis"))
-            rounds.append({"tasks": plan.noop_tasks, "seconds": seconds, "tasks_per_s": plan.noop_tasks / seconds,
-                           "cpu_ms_per_task": per})
-        return rounds
+        return [noop_round(stack, plan) for _ in range(plan.rounds)]
     finally:
-        stack.stop("noop")
-        purge_queues(stack, QUEUE)
+        stop_noop(stack)
 
 
 # --- ours: jobs through the API, the queue and the workers -----------------------------------------------------
@@ -185,11 +200,13 @@ def follow_job(prefix: str, unschedule: Callable[[str], None]) -> Callable[[Conn
     return operation
 
 
-def ours_rounds(stack: Stack, plan: Plan) -> dict[str, Any]:
+def ours_rounds(stack: Stack, plan: Plan, before_each: Callable[[], None] | None = None) -> dict[str, Any]:
     """Precreate jobs submitted by `plan.clients` clients that each follow their job to `succeeded`.
 
     Each client takes its trade off the poll schedule once its job has succeeded (well before the first query
     is due), so that what is measured is the job pipeline alone; polling is measured by `waiting_trades`.
+    `before_each` runs before every round (a round of the no-op baseline, so that the two alternate and see
+    the machine in the same state).
     """
     from worker.store import Keys
 
@@ -203,6 +220,8 @@ def ours_rounds(stack: Stack, plan: Plan) -> dict[str, Any]:
     rounds = []
     commands: dict[str, float] = {}
     for index in range(plan.rounds):
+        if before_each is not None:
+            before_each()
         before = _redis_commands(stack)
         meter = CpuMeter(roots).start()
         result = closed_loop(stack.api, plan.clients, plan.job_seconds, follow_job(f"BJ{run_tag()}", unschedule))
