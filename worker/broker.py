@@ -34,7 +34,7 @@ TRANSPORT = "worker.broker:Transport"
 
 class Channel(kombu_redis.Channel):
     priority_steps = [0]
-    _held: tuple[Any, Any] | None = None
+    _client_of_pool: tuple[Any, Any] | None = None
     """(pool, client): the client is made again when kombu replaces the pool (after a fork or a disconnect)."""
 
     @contextmanager
@@ -42,12 +42,11 @@ class Channel(kombu_redis.Channel):
         if client:
             yield client
             return
-        pool, held = self._held or (None, None)
+        pool, kept = self._client_of_pool or (None, None)
         if pool is not self.pool:
-            held = self._create_client()
-            self._held = (self.pool, held)
-        yield held
-
+            kept = self._create_client()
+            self._client_of_pool = (self.pool, kept)
+        yield kept
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         held = _held.get()
