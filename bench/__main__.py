@@ -100,7 +100,7 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
         phases.set_gateway_delay(stack, plan.slow_gateway_ms)
         results[f"slow_{design}"] = phases.sync_rounds(stack, plan, plan.slow_gateway_ms, plan.slow_seconds)
         phases.set_gateway_delay(stack, plan.gateway_ms)
-        stack.stop("sync")
+        stack.stop("sync", quick=True)
 
     if wanted & {"ours", "slow", "waiting", "memory"} or args.profile:
         progress(f"the service: API, worker ({args.pool} x {concurrency}) and beat")
