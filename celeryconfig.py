@@ -10,7 +10,8 @@ _settings = get_settings()
 
 broker_url = _settings.broker_url
 broker_transport = transport_for(broker_url)
-"""kombu's Redis transport holding one client per channel (worker/broker.py); kombu's own for other brokers."""
+"""kombu's Redis transport with one client per channel and one list per queue (worker/broker.py); kombu's own
+for other brokers."""
 broker_connection_retry_on_startup = True
 broker_transport_options = {
     "visibility_timeout": _settings.visibility_timeout_s,

@@ -1,6 +1,6 @@
 """The engine baseline: a Celery app with one task that does nothing, on the service's own Celery settings
 (broker, acks_late, prefetch 1, JSON, no result backend) but a queue of its own, and on kombu's own Redis
-transport: the raw engine, without the service's held broker client (worker/broker.py).
+transport: the raw engine, without the service's changes to it (worker/broker.py).
 
 `celery -A bench.noop_app worker --queues bench-noop` runs it; `publish(n)` sends `n` tasks.
 """
