@@ -31,6 +31,7 @@ from worker.transitions import Record, TransitionRefused, now_iso
 
 log = logging.getLogger(__name__)
 
+_QUEUE_DOWN = "The job queue is unreachable; nothing was recorded, send it again."
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 
@@ -170,7 +171,7 @@ class Submitter:
                     self._send(job, written)
             except Exception as exc:  # noqa: BLE001 - nothing is written yet: the client may send it again
                 log.warning("could not make the task of job %s (%s)", job["job_id"], type(exc).__name__)
-                raise ServiceUnavailable("The job queue is unreachable; nothing was recorded, send it again.") from None
+                raise ServiceUnavailable(_QUEUE_DOWN) from None
             if len(held) != 1:
                 raise RuntimeError("the task message was not held back: is Celery on worker.broker's transport?")
             return held
@@ -184,7 +185,7 @@ class Submitter:
         except Exception as exc:  # noqa: BLE001 - any failure to publish means the job must not stay
             log.warning("could not queue job %s (%s); withdrawn", job["job_id"], type(exc).__name__)
             self.store.withdraw(job)
-            raise ServiceUnavailable("The job queue is unreachable; nothing was recorded, send it again.") from None
+            raise ServiceUnavailable(_QUEUE_DOWN) from None
 
     def wait(self, job_id: str, seconds: float) -> Record | None:
         """Hold the request until the job ends or `seconds` pass, if a waiter slot is free; else return at once."""

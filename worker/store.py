@@ -143,7 +143,8 @@ Redis: given the records the submission writes (a precreate's job and order; not
 queueing fails, and no task that runs before its job is written."""
 
 
-def _push(pipe: Writes, outbox: Outbox | None, written: tuple[bytes, ...]) -> bool:
+def _push(pipe: Writes | redis.client.Pipeline, outbox: Outbox | None, written: tuple[bytes, ...]) -> bool:
+    """Queue the outbox's pushes on `pipe` (a script's writes, or a MULTI pipeline); whether there was one."""
     for key, message in outbox(written) if outbox is not None else ():
         pipe.lpush(key, message)
     return outbox is not None
@@ -469,10 +470,9 @@ class Store:
         with self.redis.pipeline() as pipe:
             pipe.set(Keys.job(job["job_id"]), _dump(job), ex=self.job_ttl_s)
             pipe.zadd(Keys.active_jobs, {job["job_id"]: time.time()})
-            for key, message in outbox(()) if outbox is not None else ():
-                pipe.lpush(key, message)
+            queued = _push(pipe, outbox, ())
             pipe.execute()
-        return Submission(job["job_id"], created=True, queued=outbox is not None)
+        return Submission(job["job_id"], created=True, queued=queued)
 
     @staticmethod
     def _same_or_conflict(existing: bytes | str, fingerprint: str, what: str) -> Submission:
@@ -520,19 +520,7 @@ class Store:
 
     def update_job(self, job_id: str, change: Callable[[Record], Record]) -> Record | None:
         """Apply `change` atomically; publishes on the job's channel when the job ends."""
-        key = Keys.job(job_id)
-
-        def txn(read: list[bytes | None], pipe: Writes) -> Record | None:
-            job = _load(read[0])
-            if job is None:
-                return None
-            new = change(job)
-            if new is job or new == job:
-                return job
-            self._write_job(pipe, new)
-            return new
-
-        return self._change([key], txn)
+        return self._update_job([Keys.job(job_id)], change)[0]
 
     def start_job(self, job_id: str, out_trade_no: str, change: Callable[[Record], Record], *,
                   expected: Sequence[bytes | None] | None = None) -> tuple[Record | None, list[bytes | None]]:
@@ -540,7 +528,12 @@ class Store:
         order is read in the same round trip, and the two records as they stand after the change are returned
         with the job, for the finish to start from instead of reading them again. `expected` is what the job
         and its order are likely to hold (as the submission wrote them): right, it saves the read too."""
-        keys = [Keys.job(job_id), Keys.order(out_trade_no)]
+        return self._update_job([Keys.job(job_id), Keys.order(out_trade_no)], change, expected)
+
+    def _update_job(self, keys: list[str], change: Callable[[Record], Record],
+                    expected: Sequence[bytes | None] | None = None) -> tuple[Record | None, list[bytes | None]]:
+        """Apply `change` to the job at `keys[0]`; the other records are read and compared with it, not written.
+        Returns the job and the raw records at `keys` as they stand after the change."""
         after: list[bytes | None] = []
 
         def txn(read: list[bytes | None], pipe: Writes) -> Record | None:
